@@ -1,0 +1,43 @@
+use async_trait::async_trait;
+
+use crate::{Envelope, TransportError};
+
+/// The client side of a transport: sends requests and opens the address replies come to.
+///
+/// An adapter MUST:
+/// - deliver a request sent with [`send_request`](Self::send_request) to at most one consumer
+///   of the named queue at a time, and again to another if that consumer goes away without
+///   acknowledging it;
+/// - carry every [`Envelope`] field except `deadline` through unchanged, and honour `deadline`
+///   as the envelope documents;
+/// - fail `send_request` with [`TransportError::NoSuchQueue`] when no queue of that name
+///   exists, if the broker can tell, rather than let the message vanish;
+/// - return `Ok` from `send_request` only once the broker has taken the message.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait RequestTransport: Send + Sync {
+    /// Opens a fresh reply address for this client.
+    ///
+    /// The adapter MUST be receiving on the address when this returns, so that a reply sent
+    /// right after is not lost; the address MUST be this client's alone. Each call opens a new
+    /// address: the protocol calls it again after a disconnection.
+    async fn open_reply_inbox(&self) -> Result<Box<dyn ReplyInbox>, TransportError>;
+
+    /// Publishes a request to the request queue `queue`.
+    async fn send_request(&self, queue: &str, request: Envelope) -> Result<(), TransportError>;
+}
+
+/// The replies that arrive at one reply address, in arrival order.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ReplyInbox: Send {
+    /// The address to put in a request's `reply_to`.
+    fn address(&self) -> &str;
+
+    /// Waits for the next reply.
+    ///
+    /// An error MUST end the inbox: after it nothing more arrives here, and the adapter MUST
+    /// report a lost connection (or a reply queue deleted under it) as
+    /// [`TransportError::Disconnected`] promptly, not leave this waiting forever.
+    async fn next_reply(&mut self) -> Result<Envelope, TransportError>;
+}

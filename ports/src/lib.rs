@@ -1,0 +1,26 @@
+//! The ports of fibrpc: the two traits through which the RPC protocol talks to a message
+//! broker, and the plain types that cross them.
+//!
+//! The client side sends requests and reads replies through a [`RequestTransport`]; the server
+//! side takes requests and sends replies through a [`ReplyTransport`]. An adapter (RabbitMQ,
+//! in-memory, ...) implements both by translating these types to its broker's, and nothing
+//! more: correlation, deadlines, codecs and retries belong to the protocol, written once above
+//! the ports. Each trait's documentation states, with MUST, what an adapter guarantees; the
+//! workspace tests check those sentences for every adapter.
+//!
+//! This crate knows no broker and no async runtime.
+
+mod client;
+mod envelope;
+mod error;
+mod server;
+
+pub use client::{ReplyInbox, RequestTransport};
+pub use envelope::Envelope;
+pub use error::TransportError;
+pub use server::{IncomingRequest, ReplyTransport, RequestStream, Settle};
+
+#[cfg(feature = "mock")]
+pub use client::{MockReplyInbox, MockRequestTransport};
+#[cfg(feature = "mock")]
+pub use server::{MockReplyTransport, MockRequestStream, MockSettle};
