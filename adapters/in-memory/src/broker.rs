@@ -87,7 +87,11 @@ impl InMemoryBroker {
         lock(&self.shared.reply_addresses).remove(address);
     }
 
-    pub(crate) fn deliver_reply(&self, address: &str, reply: Envelope) -> Result<(), TransportError> {
+    pub(crate) fn deliver_reply(
+        &self,
+        address: &str,
+        reply: Envelope,
+    ) -> Result<(), TransportError> {
         let no_such_queue = || TransportError::NoSuchQueue {
             queue: address.to_owned(),
         };
@@ -115,5 +119,7 @@ impl InMemoryTransport {
 
 /// The broker's maps stay consistent even if a holder panicked: every update is one call.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

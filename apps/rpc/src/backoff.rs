@@ -50,7 +50,10 @@ mod tests {
             let expected = (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(20)))
                 .min(Duration::from_secs(2));
             let delay = backoff.delay(attempt);
-            assert!(delay >= expected / 2 && delay <= expected, "attempt {attempt}: {delay:?}");
+            assert!(
+                delay >= expected / 2 && delay <= expected,
+                "attempt {attempt}: {delay:?}"
+            );
         }
         let draws: std::collections::HashSet<_> = (0..20).map(|_| backoff.delay(5)).collect();
         assert!(draws.len() > 1, "no jitter");

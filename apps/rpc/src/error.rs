@@ -25,7 +25,9 @@ impl CallError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            CallError::Transport(TransportError::Disconnected { .. } | TransportError::Timeout { .. })
+            CallError::Transport(
+                TransportError::Disconnected { .. } | TransportError::Timeout { .. }
+            )
         )
     }
 }

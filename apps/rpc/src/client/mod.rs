@@ -122,7 +122,11 @@ impl RpcClient {
         self.call_with_timeout(n, self.inner.config.timeout).await
     }
 
-    pub async fn call_with_timeout(&self, n: u64, timeout: Duration) -> Result<BigNumber, CallError> {
+    pub async fn call_with_timeout(
+        &self,
+        n: u64,
+        timeout: Duration,
+    ) -> Result<BigNumber, CallError> {
         let deadline = Instant::now() + timeout;
         let attempts = async {
             let mut attempt = 0;
@@ -172,7 +176,10 @@ impl RpcClient {
             deadline: Some(deadline.into_std()),
             body: inner.config.codec.encode_request(FibRequest { n }),
         };
-        inner.transport.send_request(&inner.config.queue, request).await?;
+        inner
+            .transport
+            .send_request(&inner.config.queue, request)
+            .await?;
 
         let reply = reply
             .await

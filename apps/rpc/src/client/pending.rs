@@ -43,7 +43,9 @@ impl PendingCalls {
         let (sender, receiver) = oneshot::channel();
         let mut table = self.lock();
         if table.lost_up_to.is_some_and(|lost| generation <= lost) {
-            return Err(TransportError::disconnected("reply address lost before the call was sent"));
+            return Err(TransportError::disconnected(
+                "reply address lost before the call was sent",
+            ));
         }
         table.waiters.insert(
             correlation_id.clone(),
@@ -110,7 +112,9 @@ impl PendingCalls {
 
     fn lock(&self) -> MutexGuard<'_, Table> {
         // Every update is a single map operation, so a poisoned table is still consistent.
-        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -143,7 +147,10 @@ mod tests {
         let (_a_guard, mut a) = calls.register("a".into(), 0).unwrap();
         let (_b_guard, mut b) = calls.register("b".into(), 0).unwrap();
         calls.complete(reply("b"));
-        assert_eq!(b.try_recv().unwrap().unwrap().correlation_id.as_deref(), Some("b"));
+        assert_eq!(
+            b.try_recv().unwrap().unwrap().correlation_id.as_deref(),
+            Some("b")
+        );
         assert!(a.try_recv().is_err());
         assert_eq!(calls.len(), 1);
     }

@@ -29,8 +29,8 @@ pub(super) fn encode_request(request: FibRequest) -> Vec<u8> {
 }
 
 pub(super) fn decode_request(body: &[u8]) -> Result<FibRequest, DomainError> {
-    let wire: WireRequest =
-        decode(body).map_err(|reason| DomainError::invalid(format!("bincode request: {reason}")))?;
+    let wire: WireRequest = decode(body)
+        .map_err(|reason| DomainError::invalid(format!("bincode request: {reason}")))?;
     Ok(FibRequest { n: wire.n })
 }
 

@@ -4,16 +4,24 @@ use proptest::prelude::*;
 use super::*;
 
 fn text_request(body: &str) -> Result<u64, DomainError> {
-    Codec::Text.decode_request(body.as_bytes()).map(|request| request.n)
+    Codec::Text
+        .decode_request(body.as_bytes())
+        .map(|request| request.n)
 }
 
 #[test]
 fn content_types_choose_the_codec() {
     assert_eq!(Codec::for_content_type(None), Ok(Codec::Text));
     assert_eq!(Codec::for_content_type(Some("text/plain")), Ok(Codec::Text));
-    assert_eq!(Codec::for_content_type(Some("Text/Plain; charset=utf-8")), Ok(Codec::Text));
+    assert_eq!(
+        Codec::for_content_type(Some("Text/Plain; charset=utf-8")),
+        Ok(Codec::Text)
+    );
     assert_eq!(Codec::for_content_type(Some("")), Ok(Codec::Text));
-    assert_eq!(Codec::for_content_type(Some("application/x-bincode")), Ok(Codec::Bincode));
+    assert_eq!(
+        Codec::for_content_type(Some("application/x-bincode")),
+        Ok(Codec::Bincode)
+    );
     assert!(matches!(
         Codec::for_content_type(Some("application/json")),
         Err(DomainError::UnsupportedContentType { content_type }) if content_type == "application/json"
@@ -33,17 +41,24 @@ fn text_requests_read_like_python_int() {
 
 #[test]
 fn bad_text_requests_are_invalid() {
-    for body in ["", "  ", "abc", "3 0", "1__0", "_1", "1_", "+", "-", "0x10", "1e3", "١٢"] {
+    for body in [
+        "", "  ", "abc", "3 0", "1__0", "_1", "1_", "+", "-", "0x10", "1e3", "١٢",
+    ] {
         assert!(
             matches!(text_request(body), Err(DomainError::InvalidRequest { .. })),
             "{body:?} was accepted"
         );
     }
-    assert_eq!(text_request("-5"), Err(DomainError::invalid("n must not be negative")));
+    assert_eq!(
+        text_request("-5"),
+        Err(DomainError::invalid("n must not be negative"))
+    );
     let huge = "9".repeat(5000);
     assert_eq!(
         text_request(&huge),
-        Err(DomainError::invalid("n has 5000 digits, more than an index can have"))
+        Err(DomainError::invalid(
+            "n has 5000 digits, more than an index can have"
+        ))
     );
     assert!(matches!(
         Codec::Text.decode_request(&[0xff, 0xfe, b'1']),
@@ -62,15 +77,27 @@ fn text_replies_are_the_tutorials_decimal() {
 #[test]
 fn every_error_survives_both_codecs() {
     let errors = [
-        DomainError::AboveBound { n: 2_000_000, max: 1_000_000 },
+        DomainError::AboveBound {
+            n: 2_000_000,
+            max: 1_000_000,
+        },
         DomainError::invalid("expected a decimal number, got \"abc\""),
-        DomainError::UnsupportedContentType { content_type: "application/json".into() },
-        DomainError::BodyTooLarge { size: 1 << 24, max: 65536 },
+        DomainError::UnsupportedContentType {
+            content_type: "application/json".into(),
+        },
+        DomainError::BodyTooLarge {
+            size: 1 << 24,
+            max: 65536,
+        },
     ];
     for codec in [Codec::Text, Codec::Bincode] {
         for error in &errors {
             let body = codec.encode_reply(&Err(error.clone()));
-            assert_eq!(codec.decode_reply(&body), Ok(Err(error.clone())), "{codec:?}");
+            assert_eq!(
+                codec.decode_reply(&body),
+                Ok(Err(error.clone())),
+                "{codec:?}"
+            );
         }
     }
     assert_eq!(
@@ -81,10 +108,20 @@ fn every_error_survives_both_codecs() {
 
 #[test]
 fn malformed_replies_are_reported_not_misread() {
-    for body in [&b""[..], b"abc", b"error: nonsense", b"error: above-bound x y", b"\xff"] {
+    for body in [
+        &b""[..],
+        b"abc",
+        b"error: nonsense",
+        b"error: above-bound x y",
+        b"\xff",
+    ] {
         assert!(Codec::Text.decode_reply(body).is_err(), "{body:?}");
     }
-    for body in [&b""[..], b"\x07", b"\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff"] {
+    for body in [
+        &b""[..],
+        b"\x07",
+        b"\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+    ] {
         assert!(Codec::Bincode.decode_reply(body).is_err(), "{body:?}");
     }
 }
@@ -92,11 +129,22 @@ fn malformed_replies_are_reported_not_misread() {
 #[test]
 fn garbage_bincode_requests_are_invalid() {
     let good = Codec::Bincode.encode_request(FibRequest { n: 300 });
-    assert!(Codec::Bincode.decode_request(&good[..good.len() - 1]).is_err(), "truncated");
+    assert!(
+        Codec::Bincode
+            .decode_request(&good[..good.len() - 1])
+            .is_err(),
+        "truncated"
+    );
     let mut trailing = good.clone();
     trailing.push(0);
-    assert!(Codec::Bincode.decode_request(&trailing).is_err(), "trailing bytes");
-    assert!(Codec::Bincode.decode_request(&[0xff; 32]).is_err(), "garbage");
+    assert!(
+        Codec::Bincode.decode_request(&trailing).is_err(),
+        "trailing bytes"
+    );
+    assert!(
+        Codec::Bincode.decode_request(&[0xff; 32]).is_err(),
+        "garbage"
+    );
 }
 
 proptest! {

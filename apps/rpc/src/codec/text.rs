@@ -57,7 +57,9 @@ fn parse_index(text: &str) -> Result<u64, DomainError> {
             n.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
         })
         .ok_or_else(|| {
-            DomainError::invalid(format!("n has {digit_count} digits, more than an index can have"))
+            DomainError::invalid(format!(
+                "n has {digit_count} digits, more than an index can have"
+            ))
         })
 }
 
@@ -99,7 +101,12 @@ pub(super) fn decode_reply(body: &[u8]) -> Result<ReplyOutcome, MalformedReply> 
 
 fn decode_error(text: &str) -> Result<DomainError, MalformedReply> {
     let (code, fields) = text.split_once(' ').unwrap_or((text, ""));
-    let malformed = || MalformedReply(format!("unreadable error reply {:?}", truncate_for_display(text)));
+    let malformed = || {
+        MalformedReply(format!(
+            "unreadable error reply {:?}",
+            truncate_for_display(text)
+        ))
+    };
     let two_numbers = || -> Result<(u64, u64), MalformedReply> {
         let (first, second) = fields.split_once(' ').ok_or_else(malformed)?;
         Ok((
@@ -113,7 +120,9 @@ fn decode_error(text: &str) -> Result<DomainError, MalformedReply> {
         "unsupported-content-type" => Ok(DomainError::UnsupportedContentType {
             content_type: fields.to_owned(),
         }),
-        "body-too-large" => two_numbers().map(|(size, max)| DomainError::BodyTooLarge { size, max }),
+        "body-too-large" => {
+            two_numbers().map(|(size, max)| DomainError::BodyTooLarge { size, max })
+        }
         "internal" => Ok(DomainError::Internal {
             reason: fields.to_owned(),
         }),

@@ -62,7 +62,11 @@ impl Handler {
         };
         match self.transport.send_reply(&reply_to, reply).await {
             Ok(()) => {
-                let counter = if failed { &self.stats.error_replies } else { &self.stats.answered };
+                let counter = if failed {
+                    &self.stats.error_replies
+                } else {
+                    &self.stats.answered
+                };
                 counter.fetch_add(1, Ordering::Relaxed);
                 settle(request.ack().await);
             }
@@ -72,7 +76,9 @@ impl Handler {
             }
             Err(error) => {
                 // Retrying would fail the same way; the caller's deadline ends its wait.
-                self.stats.unroutable_replies.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .unroutable_replies
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%error, %correlation_id, %reply_to, "reply not deliverable; request acknowledged");
                 settle(request.ack().await);
             }

@@ -133,7 +133,10 @@ impl RpcServer {
                 }
             }
         }
-        tracing::info!(in_flight = in_flight.len(), "shutting down: finishing requests in flight");
+        tracing::info!(
+            in_flight = in_flight.len(),
+            "shutting down: finishing requests in flight"
+        );
         if let Err(error) = requests.cancel().await {
             tracing::debug!(%error, "cancelling the consumer");
         }

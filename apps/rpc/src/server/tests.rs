@@ -1,0 +1,210 @@
+//! Server unit tests over mockall mocks of the server port.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fibrpc_ports::{
+    Envelope, IncomingRequest, MockReplyTransport, MockRequestStream, MockSettle, RequestStream,
+    TransportError,
+};
+use mockall::Sequence;
+use tokio::sync::Notify;
+
+use super::*;
+
+fn text_request(reply_to: Option<&str>, body: &str) -> Envelope {
+    Envelope {
+        correlation_id: Some("id-1".to_owned()),
+        reply_to: reply_to.map(str::to_owned),
+        content_type: None,
+        body: body.as_bytes().to_vec(),
+        deadline: None,
+    }
+}
+
+/// A settle mock that expects exactly one ack (in `sequence`, if given) and announces it.
+fn acked_once(done: &Arc<Notify>, sequence: Option<&mut Sequence>) -> MockSettle {
+    let mut settle = MockSettle::new();
+    let done = done.clone();
+    let ack = settle.expect_ack().times(1).returning(move || {
+        done.notify_one();
+        Ok(())
+    });
+    if let Some(sequence) = sequence {
+        ack.in_sequence(sequence);
+    }
+    settle.expect_reject().never();
+    settle
+}
+
+/// Serves the scripted requests over `transport` until `done` is notified, then shuts down.
+async fn serve(
+    mut transport: MockReplyTransport,
+    requests: Vec<IncomingRequest>,
+    done: Arc<Notify>,
+) {
+    let mut script: VecDeque<IncomingRequest> = requests.into();
+    let mut stream = MockRequestStream::new();
+    stream
+        .expect_next_request()
+        .returning(move || script.pop_front().ok_or(TransportError::Cancelled));
+    stream.expect_cancel().times(1).returning(|| Ok(()));
+    let mut stream = Some(stream);
+    transport
+        .expect_consume_requests()
+        .withf(|queue, prefetch| queue == "rpc" && *prefetch == 3)
+        .times(1)
+        .returning(move |_, _| Ok(Box::new(stream.take().unwrap()) as Box<dyn RequestStream>));
+    let config = ServerConfig {
+        queue: "rpc".to_owned(),
+        prefetch: 3,
+        // Never consume again within a test: the script ends the stream on purpose.
+        reconnect: Backoff {
+            initial: Duration::from_secs(3600),
+            max: Duration::from_secs(3600),
+        },
+        ..ServerConfig::default()
+    };
+    let server = RpcServer::new(Arc::new(transport), config);
+    tokio::time::timeout(Duration::from_secs(10), server.run(done.notified()))
+        .await
+        .expect("server did not stop")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn replies_to_the_callers_address_then_acknowledges() {
+    let done = Arc::new(Notify::new());
+    let mut sequence = Sequence::new();
+    let mut transport = MockReplyTransport::new();
+    transport
+        .expect_send_reply()
+        .withf(|reply_to, reply| {
+            reply_to == "client-q"
+                && reply.correlation_id.as_deref() == Some("id-1")
+                && reply.content_type.as_deref() == Some("text/plain")
+                && reply.body == b"832040"
+        })
+        .times(1)
+        .in_sequence(&mut sequence)
+        .returning(|_, _| Ok(()));
+    let settle = acked_once(&done, Some(&mut sequence));
+    let request = IncomingRequest::new(
+        text_request(Some("client-q"), "30"),
+        false,
+        Box::new(settle),
+    );
+    serve(transport, vec![request], done).await;
+}
+
+#[tokio::test]
+async fn a_request_without_reply_to_is_acknowledged_unanswered() {
+    let done = Arc::new(Notify::new());
+    let mut transport = MockReplyTransport::new();
+    transport.expect_send_reply().never();
+    let request = IncomingRequest::new(
+        text_request(None, "30"),
+        false,
+        Box::new(acked_once(&done, None)),
+    );
+    serve(transport, vec![request], done).await;
+}
+
+#[tokio::test]
+async fn a_malformed_request_gets_an_error_reply_and_is_acknowledged() {
+    let done = Arc::new(Notify::new());
+    let mut sequence = Sequence::new();
+    let mut transport = MockReplyTransport::new();
+    transport
+        .expect_send_reply()
+        .withf(|_, reply| reply.body.starts_with(b"error: invalid-request"))
+        .times(1)
+        .in_sequence(&mut sequence)
+        .returning(|_, _| Ok(()));
+    let settle = acked_once(&done, Some(&mut sequence));
+    let request = IncomingRequest::new(text_request(Some("c"), "thirty"), false, Box::new(settle));
+    serve(transport, vec![request], done).await;
+}
+
+#[tokio::test]
+async fn a_reply_to_a_vanished_caller_still_acknowledges() {
+    let done = Arc::new(Notify::new());
+    let mut transport = MockReplyTransport::new();
+    transport
+        .expect_send_reply()
+        .times(1)
+        .returning(|queue, _| {
+            Err(TransportError::NoSuchQueue {
+                queue: queue.to_owned(),
+            })
+        });
+    let request = IncomingRequest::new(
+        text_request(Some("gone"), "3"),
+        false,
+        Box::new(acked_once(&done, None)),
+    );
+    serve(transport, vec![request], done).await;
+}
+
+#[tokio::test]
+async fn a_reply_lost_with_the_connection_leaves_the_request_for_redelivery() {
+    let done = Arc::new(Notify::new());
+    let mut transport = MockReplyTransport::new();
+    let replied = done.clone();
+    transport
+        .expect_send_reply()
+        .times(1)
+        .returning(move |_, _| {
+            replied.notify_one();
+            Err(TransportError::disconnected("test"))
+        });
+    let mut settle = MockSettle::new();
+    settle.expect_ack().never();
+    settle.expect_reject().never();
+    let request = IncomingRequest::new(text_request(Some("c"), "3"), false, Box::new(settle));
+    serve(transport, vec![request], done).await;
+}
+
+#[tokio::test]
+async fn every_request_of_a_burst_is_answered_once() {
+    let done = Arc::new(Notify::new());
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let mut transport = MockReplyTransport::new();
+    let record = answered.clone();
+    transport
+        .expect_send_reply()
+        .times(20)
+        .returning(move |_, reply| {
+            record
+                .lock()
+                .unwrap()
+                .push(String::from_utf8(reply.body).unwrap());
+            Ok(())
+        });
+    let acks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let requests = (0..20)
+        .map(|n| {
+            let mut settle = MockSettle::new();
+            let (acks, done) = (acks.clone(), done.clone());
+            settle.expect_ack().times(1).returning(move || {
+                if acks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 19 {
+                    done.notify_one();
+                }
+                Ok(())
+            });
+            IncomingRequest::new(
+                text_request(Some("c"), &n.to_string()),
+                false,
+                Box::new(settle),
+            )
+        })
+        .collect();
+    serve(transport, requests, done).await;
+    let mut answered = answered.lock().unwrap().clone();
+    answered.sort_by_key(|value| value.parse::<u64>().unwrap());
+    let expected: Vec<String> = (0..20).map(|n| fibrpc_domain::fib(n).to_string()).collect();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort_by_key(|value| value.parse::<u64>().unwrap());
+    assert_eq!(answered, expected_sorted);
+}

@@ -1,0 +1,143 @@
+//! The command line's flags.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "fibrpc",
+    version,
+    about = "Remote procedure calls of fib(n) over a message broker"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Runs a server and a client in one process over the in-memory broker (no broker needed).
+    Demo(DemoArgs),
+    /// Serves fib(n) from the request queue until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Calls fib(n) for each N; prints one decimal value per line.
+    Call(CallArgs),
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// The indices to ask for.
+    #[arg(default_values_t = [30u64])]
+    pub numbers: Vec<u64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    Amqp,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReplyToMode {
+    /// An exclusive, auto-delete reply queue per client (the tutorial's callback queue).
+    Exclusive,
+    /// RabbitMQ's direct reply-to pseudo-queue.
+    Direct,
+}
+
+/// Where the broker is and which queue carries the requests.
+#[derive(Args)]
+pub struct BrokerArgs {
+    #[arg(long, value_enum, default_value = "amqp")]
+    pub transport: TransportKind,
+    /// The broker's URL, with user, password and vhost (the password is never printed).
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        hide_env_values = true,
+        default_value = "amqp://127.0.0.1:5672/%2f"
+    )]
+    pub amqp_url: String,
+    /// The request queue.
+    #[arg(long, default_value = "rpc_queue")]
+    pub queue: String,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// Requests the broker hands this server before it acknowledges any.
+    #[arg(long, default_value_t = 64)]
+    pub prefetch: u16,
+    /// Requests computed at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Largest n answered; larger ones get an error reply.
+    #[arg(long, default_value_t = fibrpc_domain::DEFAULT_MAX_N)]
+    pub max_n: u64,
+    /// Largest request body read, in bytes; larger ones get an error reply.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_body: usize,
+    /// Declare the request queue durable (it must not exist already as non-durable).
+    #[arg(long)]
+    pub durable: bool,
+}
+
+#[derive(Args)]
+pub struct CallArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// The indices to ask for.
+    #[arg(required = true)]
+    pub numbers: Vec<u64>,
+    /// How long each call waits for its reply: `5s`, `500ms`, or seconds (`2.5`).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Send the tutorial's decimal text instead of bincode.
+    #[arg(long)]
+    pub text: bool,
+    /// Where replies come to.
+    #[arg(long, value_enum, default_value = "exclusive")]
+    pub reply_to: ReplyToMode,
+    /// Send a call again after a lost connection, within its deadline (fib is idempotent).
+    #[arg(long)]
+    pub retry: bool,
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit_seconds) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (try 5s, 500ms or 2.5)"))?;
+    Duration::try_from_secs_f64(value * unit_seconds)
+        .map_err(|_| format!("{text:?} is not a usable duration"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_three_forms() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,48 @@
+//! `fibrpc call N...`: all calls in flight at once, results printed in the order asked.
+
+use fibrpc_rpc::{Backoff, ClientConfig, Codec, RetryPolicy, RpcClient};
+
+use crate::args::CallArgs;
+use crate::transport;
+
+pub async fn run(args: CallArgs) -> Result<(), String> {
+    let transport = transport::connect(&args.broker, args.reply_to).await?;
+    let config = ClientConfig {
+        queue: args.broker.queue.clone(),
+        timeout: args.timeout,
+        codec: if args.text {
+            Codec::Text
+        } else {
+            Codec::Bincode
+        },
+        retry: if args.retry {
+            RetryPolicy::Idempotent {
+                backoff: Backoff::default(),
+            }
+        } else {
+            RetryPolicy::Never
+        },
+        ..ClientConfig::default()
+    };
+    let client = RpcClient::connect(transport.requests, config)
+        .await
+        .map_err(|error| error.to_string())?;
+    let calls: Vec<_> = args
+        .numbers
+        .iter()
+        .map(|&n| {
+            let client = client.clone();
+            tokio::spawn(async move { (n, client.call(n).await) })
+        })
+        .collect();
+    for call in calls {
+        let (n, outcome) = call
+            .await
+            .map_err(|error| format!("a call task failed: {error}"))?;
+        match outcome {
+            Ok(value) => println!("{value}"),
+            Err(error) => return Err(format!("fib({n}): {error}")),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! `fibrpc serve`: answers requests until SIGINT or SIGTERM, then finishes those in flight.
+
+use fibrpc_rpc::{RpcServer, ServerConfig};
+
+use crate::args::{ReplyToMode, ServeArgs};
+use crate::{shutdown, transport};
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let transport = transport::connect(&args.broker, ReplyToMode::Exclusive).await?;
+    let config = ServerConfig {
+        queue: args.broker.queue.clone(),
+        prefetch: args.prefetch,
+        concurrency: args.concurrency,
+        max_n: args.max_n,
+        max_body_bytes: args.max_body,
+        ..ServerConfig::default()
+    };
+    let server = RpcServer::new(transport.replies, config);
+    let ready = async {
+        // Tests and scripts wait for this line before sending requests.
+        println!(" [x] Awaiting RPC requests");
+        shutdown::signalled().await;
+    };
+    server.run(ready).await.map_err(|error| error.to_string())
+}

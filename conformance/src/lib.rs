@@ -1,0 +1,58 @@
+//! The conformance kit of fibrpc: tests any adapter runs to show it keeps the contract of the
+//! transport ports, and that the whole RPC protocol works over it.
+//!
+//! An adapter implements [`TransportFactory`] in its tests and invokes the macros:
+//!
+//! ```ignore
+//! fibrpc_conformance::protocol_tests!(Some(MyFactory::new()));
+//! ```
+//!
+//! Each macro expands to one `#[tokio::test]` per scenario; a factory expression that
+//! evaluates to `None` skips them (for a broker that is not there outside CI). Nothing here
+//! names a broker.
+
+pub mod protocol;
+mod support;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
+
+pub use support::{eventually, unique_queue};
+
+/// One connection to the broker under test, seen through both ports.
+#[derive(Clone)]
+pub struct Connection {
+    pub requests: Arc<dyn RequestTransport>,
+    pub replies: Arc<dyn ReplyTransport>,
+}
+
+impl Connection {
+    pub fn new<T: RequestTransport + ReplyTransport + 'static>(transport: T) -> Self {
+        let transport = Arc::new(transport);
+        Self {
+            requests: transport.clone(),
+            replies: transport,
+        }
+    }
+}
+
+/// What the kit needs from an adapter under test.
+#[async_trait]
+pub trait TransportFactory: Send + Sync + 'static {
+    /// Opens a new connection to the broker under test.
+    async fn connect(&self) -> Result<Connection, TransportError>;
+
+    /// Creates the request queue `name`, as a server does when it starts consuming.
+    async fn declare_queue(&self, name: &str) -> Result<(), TransportError>;
+
+    /// Removes the queue `name` and what is in it; the kit calls it to clean up.
+    async fn delete_queue(&self, name: &str);
+
+    /// Severs every connection this factory opened, as a broker restart would. Returns false
+    /// when the adapter cannot do that, and the scenarios that need it are skipped.
+    async fn sever_connections(&self) -> bool {
+        false
+    }
+}
