@@ -36,6 +36,7 @@ macro_rules! protocol_tests {
             text_and_bincode_clients_share_a_server,
             shutdown_finishes_in_flight_and_loses_nothing,
             lost_connection_fails_calls_promptly_then_recovers,
+            many_timed_out_calls_leave_nothing_behind,
         );
     };
     (@each $factory:expr; $($scenario:ident),* $(,)?) => {
@@ -606,5 +607,32 @@ pub async fn lost_connection_fails_calls_promptly_then_recovers(factory: &dyn Tr
     .await;
     assert_eq!(client.call(30).await.unwrap(), fib(30));
     server.stop().await;
+    factory.delete_queue(&queue).await;
+}
+
+/// Thousands of calls nobody answers, many at a time: each times out, and afterwards the
+/// client holds nothing for any of them.
+pub async fn many_timed_out_calls_leave_nothing_behind(factory: &dyn TransportFactory) {
+    const CALLS: u64 = 5_000;
+    let queue = queue(factory, "timeouts").await;
+    let timeout = Duration::from_millis(50);
+    let client = client(
+        factory,
+        ClientConfig {
+            timeout,
+            max_in_flight: 500,
+            ..client_config(&queue)
+        },
+    )
+    .await;
+    let calls = (0..CALLS).map(|n| {
+        let client = client.clone();
+        async move { client.call(n).await }
+    });
+    let outcomes = join_all(calls).await;
+    assert!(outcomes
+        .iter()
+        .all(|outcome| *outcome == Err(CallError::Timeout(timeout))));
+    assert_eq!(client.stats().pending, 0);
     factory.delete_queue(&queue).await;
 }

@@ -22,10 +22,21 @@ pub struct RequestQueue {
 
 impl RequestQueue {
     pub(crate) fn push(&self, envelope: Envelope) {
-        lock(&self.ready).push_back(QueuedRequest {
+        let mut ready = lock(&self.ready);
+        // Expired requests at the head go now, as a broker expires them, so a queue nobody
+        // consumes does not grow without bound.
+        let now = Instant::now();
+        while ready
+            .front()
+            .is_some_and(|head| head.envelope.is_expired_at(now))
+        {
+            ready.pop_front();
+        }
+        ready.push_back(QueuedRequest {
             envelope,
             redelivered: false,
         });
+        drop(ready);
         self.available.notify_one();
     }
 

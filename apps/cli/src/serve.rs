@@ -16,10 +16,17 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         ..ServerConfig::default()
     };
     let server = RpcServer::new(transport.replies, config);
+    let stats = server.stats();
     let ready = async {
         // Tests and scripts wait for this line before sending requests.
         println!(" [x] Awaiting RPC requests");
         shutdown::signalled().await;
     };
-    server.run(ready).await.map_err(|error| error.to_string())
+    server.run(ready).await.map_err(|error| error.to_string())?;
+    println!(
+        " [x] Stopped after {} replies ({} of them errors)",
+        stats.answered() + stats.error_replies(),
+        stats.error_replies()
+    );
+    Ok(())
 }

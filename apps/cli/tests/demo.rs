@@ -25,7 +25,10 @@ fn demo_answers_past_64_bits() {
     let output = demo(&["100"]);
     assert!(output.status.success());
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains(" [.] Got 354224848179261915075\n"), "{stdout}");
+    assert!(
+        stdout.contains(" [.] Got 354224848179261915075\n"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -35,5 +38,8 @@ fn demo_reports_a_refused_call_and_fails() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains(" [.] Got 5\n"), "{stdout}");
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("above this server's bound of 1000000"), "{stderr}");
+    assert!(
+        stderr.contains("above this server's bound of 1000000"),
+        "{stderr}"
+    );
 }

@@ -69,6 +69,7 @@ impl Handler {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 settle(request.ack().await);
+                tracing::debug!(%correlation_id, "answered");
             }
             Err(error) if error.is_disconnection() => {
                 // Left unsettled: the broker hands the request out again once we are back.

@@ -1,0 +1,116 @@
+//! `fibrpc serve` and `fibrpc call` against the real RabbitMQ, and interop both ways with the
+//! tutorial's Python client and server.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+#[test]
+fn serve_then_call_prints_832040() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let queue = unique_queue("basic");
+    let _server = serve(&queue, &[]);
+    let mut call = fibrpc();
+    call.args(["call", "--queue", &queue, "30", "100"]);
+    let output = run(call);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "832040\n354224848179261915075\n");
+}
+
+#[test]
+fn the_tutorials_python_client_gets_its_answer_from_fibrpc_serve() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let python = python_with_pika();
+    let queue = unique_queue("py-client");
+    let _server = serve(&queue, &[]);
+    let mut client = std::process::Command::new(python);
+    client
+        .arg(interop_script("tutorial_client.py"))
+        .args([&queue, "30"]);
+    let output = run(client);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        " [x] Requesting fib(30)\n [.] Got 832040\n"
+    );
+}
+
+#[test]
+fn fibrpc_call_gets_its_answer_from_the_tutorials_python_server() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let python = python_with_pika();
+    let queue = unique_queue("py-server");
+    let mut server = std::process::Command::new(python);
+    server
+        .arg(interop_script("tutorial_server.py"))
+        .args([&queue, "1", "30"]);
+    let mut server = Process::start(server, "Awaiting RPC requests");
+    let mut call = fibrpc();
+    call.args(["call", "--text", "--queue", &queue, "30"]);
+    let output = run(call);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "832040\n");
+    server.wait_for_line("fib(30)");
+    assert!(server.wait().success());
+}
+
+#[test]
+fn a_call_to_a_missing_queue_fails_fast() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let mut call = fibrpc();
+    call.args(["call", "--queue", &unique_queue("nobody"), "30"]);
+    let started = Instant::now();
+    let output = run(call);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("no such queue"), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_unreachable_broker_is_one_clear_line_without_the_password() {
+    let mut call = fibrpc();
+    call.args([
+        "call",
+        "--amqp-url",
+        "amqp://guest:sup3rsecret@127.0.0.1:1/%2f",
+        "30",
+    ]);
+    let started = Instant::now();
+    let output = run(call);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("127.0.0.1:1"), "{message}");
+    assert!(!message.contains("sup3rsecret"), "{message}");
+    assert_eq!(message.trim().lines().count(), 1, "{message}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let queue = unique_queue("sigterm");
+    let mut server = serve(&queue, &[]);
+    let mut call = fibrpc();
+    call.args(["call", "--queue", &queue, "10"]);
+    assert!(run(call).status.success());
+    server.signal("TERM");
+    assert!(server.wait().success());
+}
