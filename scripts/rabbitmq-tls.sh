@@ -41,11 +41,19 @@ ssl_options.verify = verify_none
 ssl_options.fail_if_no_peer_cert = false
 CONF
 
-# The listener is read at boot: restart the node.
+# The listener is read at boot: restart the node, waiting for the old one to be gone first
+# (a start while it is still stopping fails quietly).
 rabbitmqctl stop >/dev/null 2>&1 || true
-for _ in $(seq 1 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null || break; sleep 1; done
-rabbitmq-server -detached
-timeout 180 rabbitmqctl await_startup >/dev/null
+for _ in $(seq 1 60); do
+  rabbitmqctl status >/dev/null 2>&1 || (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null || break
+  sleep 1
+done
+for attempt in 1 2 3; do
+  rabbitmq-server -detached || true
+  timeout 120 rabbitmqctl await_startup >/dev/null 2>&1 && break
+  echo "RabbitMQ did not start (attempt $attempt); trying again" >&2
+  sleep 2
+done
 for _ in $(seq 1 60); do tls_up && break; sleep 1; done
 tls_up || { echo "the TLS listener did not come up" >&2; exit 1; }
 echo "TLS listener up on 127.0.0.1:5671 (CA: $dir/ca.pem)"
