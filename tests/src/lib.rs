@@ -1,5 +1,7 @@
 //! Factories that plug each adapter into the conformance kit, shared by the workspace tests.
 
+mod amqp;
 mod memory;
 
+pub use amqp::AmqpFactory;
 pub use memory::MemoryFactory;

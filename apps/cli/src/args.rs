@@ -61,6 +61,13 @@ pub struct BrokerArgs {
     /// The request queue.
     #[arg(long, default_value = "rpc_queue")]
     pub queue: String,
+    /// A PEM file of CA certificates to trust for `amqps://` (besides the system's).
+    #[arg(long, env = "FIBRPC_TLS_CA")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Declare the request queue durable (for production; it must not already exist
+    /// non-durable, as the tutorial declares it).
+    #[arg(long)]
+    pub durable: bool,
 }
 
 #[derive(Args)]
@@ -79,9 +86,6 @@ pub struct ServeArgs {
     /// Largest request body read, in bytes; larger ones get an error reply.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
-    /// Declare the request queue durable (it must not exist already as non-durable).
-    #[arg(long)]
-    pub durable: bool,
 }
 
 #[derive(Args)]

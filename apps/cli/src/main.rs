@@ -43,9 +43,10 @@ fn fail(message: &str) -> ExitCode {
 /// Logs go to stderr so stdout carries only results. A server says what it does by default;
 /// the other commands speak up only for warnings, unless `RUST_LOG` says otherwise.
 fn init_logging(command: &Command) {
+    // lapin warns of every returned message, which fibrpc already reports as `NoSuchQueue`.
     let default = match command {
-        Command::Serve(_) => "info",
-        _ => "warn",
+        Command::Serve(_) => "info,lapin=error",
+        _ => "warn,lapin=error",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

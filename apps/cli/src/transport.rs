@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 
-use crate::args::{BrokerArgs, ReplyToMode};
+use crate::args::{BrokerArgs, ReplyToMode, TransportKind};
 
 /// A connected transport, usable as both ports.
 pub struct Transport {
@@ -12,7 +13,40 @@ pub struct Transport {
     pub replies: Arc<dyn ReplyTransport>,
 }
 
+impl Transport {
+    fn new<T: RequestTransport + ReplyTransport + 'static>(transport: T) -> Self {
+        let transport = Arc::new(transport);
+        Self {
+            requests: transport.clone(),
+            replies: transport,
+        }
+    }
+}
+
 pub async fn connect(broker: &BrokerArgs, reply_to: ReplyToMode) -> Result<Transport, String> {
-    let _ = (broker, reply_to);
-    Err("the AMQP transport is not built yet".to_owned())
+    match broker.transport {
+        TransportKind::Amqp => {
+            let tls_ca_pem = match &broker.tls_ca {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
+                    format!("cannot read the CA file {}: {error}", path.display())
+                })?),
+                None => None,
+            };
+            let config = AmqpConfig {
+                url: broker.amqp_url.clone(),
+                reply_queue: match reply_to {
+                    ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
+                    ReplyToMode::Direct => ReplyQueueMode::Direct,
+                },
+                durable_queues: broker.durable,
+                tls_ca_pem,
+                connection_name: Some(format!("fibrpc {}", std::process::id())),
+                ..AmqpConfig::default()
+            };
+            let transport = AmqpTransport::connect(config)
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok(Transport::new(transport))
+        }
+    }
 }

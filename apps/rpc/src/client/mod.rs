@@ -61,6 +61,8 @@ pub struct ClientStats {
     pub pending: usize,
     /// Replies that arrived for no waiting call (late, unknown or without correlation id).
     pub unmatched_replies: u64,
+    /// Times the reply address was lost and opened again.
+    pub reconnects: u64,
 }
 
 /// A client of the fib procedure. Cheap to clone; clones share one reply address and the
@@ -199,6 +201,12 @@ impl RpcClient {
         ClientStats {
             pending: self.inner.pending.len(),
             unmatched_replies: self.inner.pending.unmatched_replies(),
+            reconnects: self
+                .inner
+                .reply_address
+                .borrow()
+                .as_ref()
+                .map_or(0, |current| current.generation),
         }
     }
 

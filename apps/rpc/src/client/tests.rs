@@ -141,7 +141,8 @@ async fn a_reply_for_another_call_is_not_delivered() {
         client.stats(),
         ClientStats {
             pending: 0,
-            unmatched_replies: 1
+            unmatched_replies: 1,
+            reconnects: 0
         }
     );
     drop(replies);

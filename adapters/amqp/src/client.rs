@@ -1,0 +1,164 @@
+//! The client side: publishing requests and the reply queue.
+
+use async_trait::async_trait;
+use fibrpc_ports::{Envelope, ReplyInbox, RequestTransport, TransportError};
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Channel, Confirmation, Consumer};
+
+use crate::errors::translate;
+use crate::properties::{to_envelope, to_properties};
+use crate::{AmqpTransport, ReplyQueueMode};
+
+/// RabbitMQ's pseudo-queue for direct reply-to.
+const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+#[async_trait]
+impl RequestTransport for AmqpTransport {
+    async fn open_reply_inbox(&self) -> Result<Box<dyn ReplyInbox>, TransportError> {
+        let live = self.link.live().await?;
+        let mode = self.config().reply_queue;
+        // Direct reply-to allows one reply consumer per channel and requires publishing the
+        // requests on it: each inbox gets a channel of its own, which then carries requests.
+        let channel = match mode {
+            ReplyQueueMode::Exclusive => live.publisher.clone(),
+            ReplyQueueMode::Direct => self.link.open_confirmed_channel(&live).await?,
+        };
+        let address = match mode {
+            ReplyQueueMode::Exclusive => {
+                let options = QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                };
+                channel
+                    .queue_declare("".into(), options, FieldTable::default())
+                    .await
+                    .map_err(|error| translate(&error, "<reply queue>"))?
+                    .name()
+                    .to_string()
+            }
+            ReplyQueueMode::Direct => DIRECT_REPLY_TO.to_owned(),
+        };
+        let options = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        // Returns once the broker confirmed the consumer: replies are received from now on.
+        let consumer = channel
+            .basic_consume(
+                address.as_str().into(),
+                "".into(),
+                options,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|error| translate(&error, &address))?;
+        if mode == ReplyQueueMode::Direct {
+            self.link.use_for_requests(channel.clone());
+        }
+        tracing::debug!(%address, "reply queue open");
+        Ok(Box::new(AmqpReplyInbox {
+            address,
+            channel,
+            consumer: Some(consumer),
+            owns_channel: mode == ReplyQueueMode::Direct,
+        }))
+    }
+
+    async fn send_request(&self, queue: &str, request: Envelope) -> Result<(), TransportError> {
+        let live = self.link.live().await?;
+        publish(&self.link.request_channel(&live), queue, &request).await
+    }
+}
+
+/// Publishes to the default exchange, `mandatory`, and waits for the broker's confirm: an
+/// unroutable message comes back inside the confirm, which makes it `NoSuchQueue`.
+pub(crate) async fn publish(
+    channel: &Channel,
+    queue: &str,
+    envelope: &Envelope,
+) -> Result<(), TransportError> {
+    let properties = to_properties(envelope)?;
+    let options = BasicPublishOptions {
+        // RabbitMQ returns replies to direct reply-to addresses as unroutable even when it
+        // delivers them, so `mandatory` says nothing there.
+        mandatory: !queue.starts_with(DIRECT_REPLY_TO),
+        ..Default::default()
+    };
+    let confirm = channel
+        .basic_publish("".into(), queue.into(), options, &envelope.body, properties)
+        .await
+        .map_err(|error| translate(&error, queue))?;
+    match confirm.await.map_err(|error| translate(&error, queue))? {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(_returned)) => Err(TransportError::NoSuchQueue {
+            queue: queue.to_owned(),
+        }),
+        Confirmation::Nack(_) => Err(TransportError::Refused {
+            reason: format!("the broker did not accept the message for {queue:?}"),
+        }),
+    }
+}
+
+struct AmqpReplyInbox {
+    address: String,
+    channel: Channel,
+    consumer: Option<Consumer>,
+    /// The channel is this inbox's alone (direct reply-to) and closes with it.
+    owns_channel: bool,
+}
+
+#[async_trait]
+impl ReplyInbox for AmqpReplyInbox {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn next_reply(&mut self) -> Result<Envelope, TransportError> {
+        let ended = || {
+            TransportError::disconnected(
+                "the reply queue's consumer ended (connection lost or queue deleted)",
+            )
+        };
+        let consumer = self.consumer.as_mut().ok_or_else(ended)?;
+        match consumer.next().await {
+            Some(Ok(delivery)) => Ok(to_envelope(&delivery.properties, delivery.data)),
+            Some(Err(error)) => {
+                self.consumer = None;
+                Err(TransportError::disconnected(error.to_string()))
+            }
+            None => {
+                self.consumer = None;
+                Err(ended())
+            }
+        }
+    }
+}
+
+impl Drop for AmqpReplyInbox {
+    fn drop(&mut self) {
+        // Cancelling lets the broker delete the auto-delete queue now rather than with the
+        // connection; without a runtime there is nothing to run it on, and the connection's
+        // end cleans up anyway.
+        let (Some(consumer), Ok(runtime)) =
+            (self.consumer.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let channel = self.channel.clone();
+        let owns_channel = self.owns_channel;
+        runtime.spawn(async move {
+            if owns_channel {
+                let _ = channel.close(200, "reply inbox closed".into()).await;
+            } else {
+                let _ = channel
+                    .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+                    .await;
+            }
+        });
+    }
+}

@@ -1,0 +1,53 @@
+use std::time::Duration;
+
+/// Where replies come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplyQueueMode {
+    /// One exclusive, auto-delete, server-named queue per connection: the tutorial's callback
+    /// queue. Replies wait in it; the default.
+    #[default]
+    Exclusive,
+    /// RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`): no queue at all, but replies are
+    /// at-most-once and dropped if the caller is gone.
+    Direct,
+}
+
+#[derive(Clone)]
+pub struct AmqpConfig {
+    /// `amqp://user:password@host:port/vhost` or `amqps://...`.
+    pub url: String,
+    pub reply_queue: ReplyQueueMode,
+    /// Declare request queues durable (production); the tutorial's are not.
+    pub durable_queues: bool,
+    pub connect_timeout: Duration,
+    /// PEM certificates to trust for `amqps://` beside the system's (a private CA).
+    pub tls_ca_pem: Option<String>,
+    /// Shown in the broker's connection list; lets operators (and tests) find this client.
+    pub connection_name: Option<String>,
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        Self {
+            url: "amqp://127.0.0.1:5672/%2f".to_owned(),
+            reply_queue: ReplyQueueMode::Exclusive,
+            durable_queues: false,
+            connect_timeout: Duration::from_secs(5),
+            tls_ca_pem: None,
+            connection_name: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for AmqpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpConfig")
+            .field("url", &crate::redact_url(&self.url))
+            .field("reply_queue", &self.reply_queue)
+            .field("durable_queues", &self.durable_queues)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|_| "<pem>"))
+            .field("connection_name", &self.connection_name)
+            .finish()
+    }
+}

@@ -1,0 +1,106 @@
+//! Envelope fields <-> AMQP message properties.
+
+use std::time::{Duration, Instant};
+
+use fibrpc_ports::{Envelope, TransportError};
+use lapin::types::ShortString;
+use lapin::BasicProperties;
+
+/// AMQP short strings hold at most 255 bytes.
+const SHORT_STRING_MAX: usize = 255;
+
+fn short(field: &str, value: &str) -> Result<ShortString, TransportError> {
+    if value.len() > SHORT_STRING_MAX {
+        return Err(TransportError::Malformed {
+            reason: format!(
+                "{field} is {} bytes; AMQP allows {SHORT_STRING_MAX}",
+                value.len()
+            ),
+        });
+    }
+    Ok(value.into())
+}
+
+/// The properties of an outgoing message. `expiration` is the time left until the deadline,
+/// so the broker drops a request nobody waits for any more.
+pub(crate) fn to_properties(envelope: &Envelope) -> Result<BasicProperties, TransportError> {
+    let mut properties = BasicProperties::default();
+    if let Some(id) = &envelope.correlation_id {
+        properties = properties.with_correlation_id(short("correlation_id", id)?);
+    }
+    if let Some(reply_to) = &envelope.reply_to {
+        properties = properties.with_reply_to(short("reply_to", reply_to)?);
+    }
+    if let Some(content_type) = &envelope.content_type {
+        properties = properties.with_content_type(short("content_type", content_type)?);
+    }
+    if let Some(deadline) = envelope.deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Zero would mean "deliver now or never"; a request already late still gets 1 ms.
+        let millis = left.as_millis().max(1);
+        properties = properties.with_expiration(millis.to_string().into());
+    }
+    Ok(properties)
+}
+
+/// The envelope of an incoming message. A deadline is rebuilt from `expiration` as seen on
+/// arrival (time spent queued is not known here).
+pub(crate) fn to_envelope(properties: &BasicProperties, body: Vec<u8>) -> Envelope {
+    let text = |value: &Option<ShortString>| value.as_ref().map(|value| value.as_str().to_owned());
+    let deadline = properties
+        .expiration()
+        .as_ref()
+        .and_then(|millis| millis.as_str().parse::<u64>().ok())
+        .map(|millis| Instant::now() + Duration::from_millis(millis));
+    Envelope {
+        correlation_id: text(properties.correlation_id()),
+        reply_to: text(properties.reply_to()),
+        content_type: text(properties.content_type()),
+        deadline,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_survive_the_round_trip() {
+        let envelope = Envelope {
+            correlation_id: Some("id".into()),
+            reply_to: Some("amq.gen-x".into()),
+            content_type: Some("text/plain".into()),
+            deadline: Some(Instant::now() + Duration::from_secs(5)),
+            body: b"30".to_vec(),
+        };
+        let properties = to_properties(&envelope).unwrap();
+        let millis: u64 = properties
+            .expiration()
+            .as_ref()
+            .unwrap()
+            .as_str()
+            .parse()
+            .unwrap();
+        assert!((4000..=5000).contains(&millis), "{millis}");
+        let back = to_envelope(&properties, b"30".to_vec());
+        assert_eq!(back.correlation_id, envelope.correlation_id);
+        assert_eq!(back.reply_to, envelope.reply_to);
+        assert_eq!(back.content_type, envelope.content_type);
+        assert!(back.deadline.is_some());
+    }
+
+    #[test]
+    fn absent_fields_stay_absent_and_long_ones_are_refused() {
+        let back = to_envelope(&to_properties(&Envelope::with_body("1")).unwrap(), vec![]);
+        assert_eq!(back, Envelope::default());
+        let long = Envelope {
+            correlation_id: Some("x".repeat(256)),
+            ..Envelope::default()
+        };
+        assert!(matches!(
+            to_properties(&long),
+            Err(TransportError::Malformed { .. })
+        ));
+    }
+}

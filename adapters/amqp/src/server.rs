@@ -1,0 +1,215 @@
+//! The server side: consuming the request queue, settling requests, publishing replies.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fibrpc_ports::{
+    Envelope, IncomingRequest, ReplyTransport, RequestStream, Settle, TransportError,
+};
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    BasicRejectOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::Acker;
+use lapin::{Channel, Consumer};
+
+use crate::client::publish;
+use crate::errors::translate;
+use crate::properties::to_envelope;
+use crate::AmqpTransport;
+
+/// How long a cancelled consumer is given to hand back what the broker had already sent it.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+#[async_trait]
+impl ReplyTransport for AmqpTransport {
+    async fn consume_requests(
+        &self,
+        queue: &str,
+        prefetch: u16,
+    ) -> Result<Box<dyn RequestStream>, TransportError> {
+        let live = self.link.live().await?;
+        // A channel per consumer: its prefetch window is its own, and an error on it (a
+        // conflicting declare) does not close the publishing channel.
+        let channel = live.open_channel().await?;
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .map_err(|error| translate(&error, queue))?;
+        declare_request_queue(&channel, queue, self.config().durable_queues).await?;
+        let consumer = channel
+            .basic_consume(
+                queue.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|error| translate(&error, queue))?;
+        tracing::debug!(%queue, prefetch, "consuming requests");
+        Ok(Box::new(AmqpRequestStream {
+            channel,
+            consumer: Some(consumer),
+            cancelled: false,
+        }))
+    }
+
+    async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+        let live = self.link.live().await?;
+        publish(&live.publisher, reply_to, &reply).await
+    }
+}
+
+/// The tutorial declares `rpc_queue` non-durable, non-exclusive, not auto-deleted; the same
+/// arguments let both kinds of server share one queue.
+pub(crate) async fn declare_request_queue(
+    channel: &Channel,
+    queue: &str,
+    durable: bool,
+) -> Result<(), TransportError> {
+    let options = QueueDeclareOptions {
+        durable,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(queue.into(), options, FieldTable::default())
+        .await
+        .map(|_| ())
+        .map_err(|error| translate(&error, queue))
+}
+
+struct AmqpRequestStream {
+    channel: Channel,
+    consumer: Option<Consumer>,
+    cancelled: bool,
+}
+
+#[async_trait]
+impl RequestStream for AmqpRequestStream {
+    async fn next_request(&mut self) -> Result<IncomingRequest, TransportError> {
+        if self.cancelled {
+            return Err(TransportError::Cancelled);
+        }
+        let ended = || {
+            TransportError::disconnected(
+                "the request consumer ended (connection lost or cancelled by the broker)",
+            )
+        };
+        let consumer = self.consumer.as_mut().ok_or_else(ended)?;
+        match consumer.next().await {
+            Some(Ok(delivery)) => {
+                let envelope = to_envelope(&delivery.properties, delivery.data);
+                let settle = AmqpSettle {
+                    acker: Some(delivery.acker),
+                };
+                Ok(IncomingRequest::new(
+                    envelope,
+                    delivery.redelivered,
+                    Box::new(settle),
+                ))
+            }
+            Some(Err(error)) => {
+                self.consumer = None;
+                Err(TransportError::disconnected(error.to_string()))
+            }
+            None => {
+                self.consumer = None;
+                Err(ended())
+            }
+        }
+    }
+
+    async fn cancel(&mut self) -> Result<(), TransportError> {
+        self.cancelled = true;
+        match self.consumer.take() {
+            Some(consumer) => cancel_and_hand_back(self.channel.clone(), consumer).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AmqpRequestStream {
+    fn drop(&mut self) {
+        let (Some(consumer), Ok(runtime)) =
+            (self.consumer.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let channel = self.channel.clone();
+        runtime.spawn(async move {
+            let _ = cancel_and_hand_back(channel, consumer).await;
+        });
+    }
+}
+
+/// Stops the consumer, then returns to the queue the requests the broker had already sent
+/// it (up to the prefetch) that were never handed out.
+async fn cancel_and_hand_back(
+    channel: Channel,
+    mut consumer: Consumer,
+) -> Result<(), TransportError> {
+    let cancelled = channel
+        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+        .await
+        .map_err(|error| translate(&error, ""));
+    let requeue = BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    };
+    let mut handed_back = 0;
+    while let Ok(Some(Ok(delivery))) = tokio::time::timeout(DRAIN_LIMIT, consumer.next()).await {
+        let _ = delivery.acker.nack(requeue).await;
+        handed_back += 1;
+    }
+    tracing::debug!(handed_back, "consumer cancelled");
+    cancelled
+}
+
+/// Settles one delivery; dropped unsettled, it sends the request back to the queue.
+struct AmqpSettle {
+    acker: Option<Acker>,
+}
+
+#[async_trait]
+impl Settle for AmqpSettle {
+    async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
+        let Some(acker) = self.acker.take() else {
+            return Ok(());
+        };
+        acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map(|_| ())
+            .map_err(|error| translate(&error, ""))
+    }
+
+    async fn reject(mut self: Box<Self>, requeue: bool) -> Result<(), TransportError> {
+        let Some(acker) = self.acker.take() else {
+            return Ok(());
+        };
+        acker
+            .reject(BasicRejectOptions { requeue })
+            .await
+            .map(|_| ())
+            .map_err(|error| translate(&error, ""))
+    }
+}
+
+impl Drop for AmqpSettle {
+    fn drop(&mut self) {
+        let (Some(acker), Ok(runtime)) = (self.acker.take(), tokio::runtime::Handle::try_current())
+        else {
+            // Without a runtime the channel's closing requeues it.
+            return;
+        };
+        runtime.spawn(async move {
+            let requeue = BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            };
+            let _ = acker.nack(requeue).await;
+        });
+    }
+}

@@ -1,0 +1,106 @@
+use std::process::Command;
+
+use async_trait::async_trait;
+use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
+use fibrpc_conformance::{Connection, TransportFactory};
+use fibrpc_ports::TransportError;
+
+/// The local RabbitMQ under test. Its connections carry a name of their own, so that a test
+/// can sever exactly them and leave other tests' connections alone.
+pub struct AmqpFactory {
+    config: AmqpConfig,
+    /// Declares and deletes queues for the tests.
+    admin: AmqpTransport,
+}
+
+impl AmqpFactory {
+    /// The factory, or None (with the reason printed) when no broker answers, except with
+    /// CI=true, where a missing broker fails the test: broker tests run there for real.
+    pub async fn new_or_skip() -> Option<Self> {
+        Self::with_reply_queue(ReplyQueueMode::Exclusive).await
+    }
+
+    pub async fn with_reply_queue(reply_queue: ReplyQueueMode) -> Option<Self> {
+        let config = AmqpConfig {
+            url: std::env::var("AMQP_URL").unwrap_or_else(|_| AmqpConfig::default().url),
+            reply_queue,
+            connection_name: Some(format!("fibrpc-test-{}", uuid::Uuid::new_v4().simple())),
+            ..AmqpConfig::default()
+        };
+        match AmqpTransport::connect(config.clone()).await {
+            Ok(admin) => Some(Self { config, admin }),
+            Err(error) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI=true but RabbitMQ cannot be reached: {error}"
+                );
+                eprintln!("skipping: {error} (start RabbitMQ with `rabbitmq-server -detached`)");
+                None
+            }
+        }
+    }
+
+    pub fn config(&self) -> &AmqpConfig {
+        &self.config
+    }
+
+    pub fn admin(&self) -> &AmqpTransport {
+        &self.admin
+    }
+}
+
+#[async_trait]
+impl TransportFactory for AmqpFactory {
+    async fn connect(&self) -> Result<Connection, TransportError> {
+        Ok(Connection::new(
+            AmqpTransport::connect(self.config.clone()).await?,
+        ))
+    }
+
+    async fn declare_queue(&self, name: &str) -> Result<(), TransportError> {
+        self.admin.declare_request_queue(name).await
+    }
+
+    async fn delete_queue(&self, name: &str) {
+        if let Err(error) = self.admin.delete_queue(name).await {
+            eprintln!("could not delete queue {name}: {error}");
+        }
+    }
+
+    /// Closes, through `rabbitmqctl`, every broker connection this factory opened.
+    async fn sever_connections(&self) -> bool {
+        let Some(name) = self.config.connection_name.clone() else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || close_connections_named(&name))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+fn close_connections_named(name: &str) -> bool {
+    let Ok(listing) = Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ])
+        .output()
+    else {
+        return false;
+    };
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let ours: Vec<&str> = listing
+        .lines()
+        .filter(|line| line.contains(name))
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    for pid in &ours {
+        let _ = Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "severed by a fibrpc test"])
+            .output();
+    }
+    !ours.is_empty()
+}
