@@ -74,6 +74,13 @@ impl RunningServer {
         Self { stop, task, stats }
     }
 
+    /// Kills the server as a crash would: its task is dropped mid-flight, with whatever
+    /// requests it held unsettled.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+
     /// Asks for a graceful shutdown and waits for it.
     pub async fn stop(self) {
         let _ = self.stop.send(());

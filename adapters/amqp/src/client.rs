@@ -71,37 +71,51 @@ impl RequestTransport for AmqpTransport {
 
     async fn send_request(&self, queue: &str, request: Envelope) -> Result<(), TransportError> {
         let live = self.link.live().await?;
-        publish(&self.link.request_channel(&live), queue, &request).await
+        publish(&self.link.request_channel(&live), queue, request).await
     }
 }
 
 /// Publishes to the default exchange, `mandatory`, and waits for the broker's confirm: an
 /// unroutable message comes back inside the confirm, which makes it `NoSuchQueue`.
+///
+/// The publish runs in a task of its own because a caller may give up half-way (its deadline
+/// passes): lapin keeps state for a publish whose confirm future is dropped, so abandoned
+/// publishes would leak memory without bound. The task always sees its confirm through.
 pub(crate) async fn publish(
     channel: &Channel,
     queue: &str,
-    envelope: &Envelope,
+    envelope: Envelope,
 ) -> Result<(), TransportError> {
-    let properties = to_properties(envelope)?;
+    let properties = to_properties(&envelope)?;
     let options = BasicPublishOptions {
         // RabbitMQ returns replies to direct reply-to addresses as unroutable even when it
         // delivers them, so `mandatory` says nothing there.
         mandatory: !queue.starts_with(DIRECT_REPLY_TO),
         ..Default::default()
     };
-    let confirm = channel
-        .basic_publish("".into(), queue.into(), options, &envelope.body, properties)
+    let (channel, queue) = (channel.clone(), queue.to_owned());
+    let publishing = tokio::spawn(async move {
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                options,
+                &envelope.body,
+                properties,
+            )
+            .await
+            .map_err(|error| translate(&error, &queue))?;
+        match confirm.await.map_err(|error| translate(&error, &queue))? {
+            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+            Confirmation::Ack(Some(_returned)) => Err(TransportError::NoSuchQueue { queue }),
+            Confirmation::Nack(_) => Err(TransportError::Refused {
+                reason: format!("the broker did not accept the message for {queue:?}"),
+            }),
+        }
+    });
+    publishing
         .await
-        .map_err(|error| translate(&error, queue))?;
-    match confirm.await.map_err(|error| translate(&error, queue))? {
-        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-        Confirmation::Ack(Some(_returned)) => Err(TransportError::NoSuchQueue {
-            queue: queue.to_owned(),
-        }),
-        Confirmation::Nack(_) => Err(TransportError::Refused {
-            reason: format!("the broker did not accept the message for {queue:?}"),
-        }),
-    }
+        .map_err(|error| TransportError::disconnected(format!("publishing stopped: {error}")))?
 }
 
 struct AmqpReplyInbox {

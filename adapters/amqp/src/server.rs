@@ -58,7 +58,7 @@ impl ReplyTransport for AmqpTransport {
 
     async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
         let live = self.link.live().await?;
-        publish(&live.publisher, reply_to, &reply).await
+        publish(&live.publisher, reply_to, reply).await
     }
 }
 

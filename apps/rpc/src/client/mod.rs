@@ -3,6 +3,7 @@
 mod dispatch;
 mod pending;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +64,8 @@ pub struct ClientStats {
     pub unmatched_replies: u64,
     /// Times the reply address was lost and opened again.
     pub reconnects: u64,
+    /// Attempts that failed and were sent again under the retry policy.
+    pub retries: u64,
 }
 
 /// A client of the fib procedure. Cheap to clone; clones share one reply address and the
@@ -78,6 +81,7 @@ struct Inner {
     pending: Arc<PendingCalls>,
     reply_address: watch::Receiver<Option<ReplyAddress>>,
     in_flight: Semaphore,
+    retries: AtomicU64,
     dispatcher: JoinHandle<()>,
 }
 
@@ -110,6 +114,7 @@ impl RpcClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 in_flight: Semaphore::new(config.max_in_flight.max(1)),
+                retries: AtomicU64::new(0),
                 transport,
                 config,
                 pending,
@@ -139,6 +144,7 @@ impl RpcClient {
                             return Err(error);
                         };
                         tracing::debug!(%error, attempt, "call failed; sending it again");
+                        self.inner.retries.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(backoff.delay(attempt)).await;
                         attempt += 1;
                     }
@@ -207,6 +213,7 @@ impl RpcClient {
                 .borrow()
                 .as_ref()
                 .map_or(0, |current| current.generation),
+            retries: self.inner.retries.load(Ordering::Relaxed),
         }
     }
 
