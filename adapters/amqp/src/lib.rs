@@ -16,6 +16,7 @@
 //! cannot be re-declared. Instead, the first operation after a loss opens a new connection.
 //! Depends on the ports, lapin and tokio only.
 
+pub mod baseline;
 mod client;
 mod config;
 mod connection;

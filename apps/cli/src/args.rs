@@ -23,6 +23,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Calls fib(n) for each N; prints one decimal value per line.
     Call(CallArgs),
+    /// Measures calls/s and latency; `--baseline` compares with a bare round trip.
+    Bench(BenchArgs),
 }
 
 #[derive(Args)]
@@ -144,4 +146,61 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchTransport {
+    Memory,
+    Amqp,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, value_enum, default_value = "memory")]
+    pub transport: BenchTransport,
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        hide_env_values = true,
+        default_value = "amqp://127.0.0.1:5672/%2f"
+    )]
+    pub amqp_url: String,
+    /// Calls measured.
+    #[arg(long, default_value_t = 20_000)]
+    pub calls: u64,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Clients (each with its own connection and reply queue) sharing the calls.
+    #[arg(long, default_value_t = 1)]
+    pub clients: usize,
+    /// In-process servers; 0 to measure servers running elsewhere (give `--queue`).
+    #[arg(long, default_value_t = 1)]
+    pub servers: usize,
+    /// The request queue (default: a fresh one, deleted afterwards).
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// The n of every call.
+    #[arg(long, default_value_t = 30)]
+    pub n: u64,
+    #[arg(long, value_enum, default_value = "exclusive")]
+    pub reply_to: ReplyToMode,
+    /// Each server's prefetch.
+    #[arg(long, default_value_t = 64)]
+    pub prefetch: u16,
+    /// Each server's concurrency.
+    #[arg(long, default_value_t = 64)]
+    pub server_concurrency: usize,
+    /// Calls before measuring, not counted.
+    #[arg(long, default_value_t = 1000)]
+    pub warmup: u64,
+    /// Also run a bare request/reply over the same transport and print the ratios.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+    /// Time fib(n) computed and rendered to decimal, with no transport at all.
+    #[arg(long)]
+    pub domain: bool,
 }

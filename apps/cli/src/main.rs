@@ -2,6 +2,7 @@
 //! `fibrpc-rpc`, and maps the outcome to an exit code.
 
 mod args;
+mod bench;
 mod call;
 mod demo;
 mod serve;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Call(args) => call::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match outcome {
