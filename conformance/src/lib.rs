@@ -4,13 +4,15 @@
 //! An adapter implements [`TransportFactory`] in its tests and invokes the macros:
 //!
 //! ```ignore
-//! fibrpc_conformance::protocol_tests!(Some(MyFactory::new()));
+//! fibrpc_conformance::contract_tests!(Some(MyFactory::new())); // the ports' contract
+//! fibrpc_conformance::protocol_tests!(Some(MyFactory::new())); // the whole RPC flow
 //! ```
 //!
 //! Each macro expands to one `#[tokio::test]` per scenario; a factory expression that
 //! evaluates to `None` skips them (for a broker that is not there outside CI). Nothing here
 //! names a broker.
 
+pub mod contract;
 pub mod protocol;
 mod support;
 
@@ -55,4 +57,28 @@ pub trait TransportFactory: Send + Sync + 'static {
     async fn sever_connections(&self) -> bool {
         false
     }
+
+    /// Why the broker cannot give `guarantee`, if it cannot; the checks that need it are
+    /// skipped with that reason printed.
+    fn lacks(&self, guarantee: Guarantee) -> Option<&'static str> {
+        let _ = guarantee;
+        None
+    }
+}
+
+/// A guarantee of the ports' contract that some brokers cannot give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarantee {
+    /// A request taken but not settled is delivered again.
+    Redelivery,
+    /// At most `prefetch` requests are handed out unsettled.
+    PrefetchLimit,
+    /// A request whose deadline passed while queued is not handed out.
+    Expiry,
+    /// A request rejected without requeue is gone.
+    RejectWithoutRequeue,
+    /// `send_request` to a queue that does not exist fails with `NoSuchQueue`.
+    NoSuchQueueOnRequest,
+    /// `send_reply` to an address that does not exist fails with `NoSuchQueue`.
+    NoSuchQueueOnReply,
 }

@@ -16,8 +16,14 @@ const TLS_URL: &str = "amqps://guest:guest@127.0.0.1:5671/%2f";
 /// The CA files, or None (with the reason printed) when the TLS listener is not set up,
 /// except with CI=true, where that fails the test.
 fn tls_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var("FIBRPC_TLS_DIR").unwrap_or_else(|_| "/var/lib/fibrpc-tls".to_owned()));
-    let listening = std::net::TcpStream::connect_timeout(&"127.0.0.1:5671".parse().unwrap(), Duration::from_secs(2)).is_ok();
+    let dir = PathBuf::from(
+        std::env::var("FIBRPC_TLS_DIR").unwrap_or_else(|_| "/var/lib/fibrpc-tls".to_owned()),
+    );
+    let listening = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5671".parse().unwrap(),
+        Duration::from_secs(2),
+    )
+    .is_ok();
     if dir.join("ca.pem").exists() && listening {
         return Some(dir);
     }
@@ -41,12 +47,31 @@ fn config(ca: &std::path::Path) -> AmqpConfig {
 async fn the_whole_flow_runs_over_tls() {
     let Some(dir) = tls_dir() else { return };
     let queue = unique_queue("tls");
-    let server_side = Connection::new(AmqpTransport::connect(config(&dir.join("ca.pem"))).await.unwrap());
-    let server = RunningServer::start(&server_side, ServerConfig { queue: queue.clone(), ..ServerConfig::default() }).await;
-    let client_side = AmqpTransport::connect(config(&dir.join("ca.pem"))).await.unwrap();
-    let client = RpcClient::connect(std::sync::Arc::new(client_side.clone()), ClientConfig { queue: queue.clone(), ..ClientConfig::default() })
+    let server_side = Connection::new(
+        AmqpTransport::connect(config(&dir.join("ca.pem")))
+            .await
+            .unwrap(),
+    );
+    let server = RunningServer::start(
+        &server_side,
+        ServerConfig {
+            queue: queue.clone(),
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let client_side = AmqpTransport::connect(config(&dir.join("ca.pem")))
         .await
         .unwrap();
+    let client = RpcClient::connect(
+        std::sync::Arc::new(client_side.clone()),
+        ClientConfig {
+            queue: queue.clone(),
+            ..ClientConfig::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(client.call(30).await.unwrap().to_string(), "832040");
     server.stop().await;
     client_side.delete_queue(&queue).await.unwrap();
@@ -61,7 +86,10 @@ async fn a_certificate_from_another_ca_is_refused_clearly() {
         panic!("connected through a certificate nobody should trust");
     };
     assert_eq!(address, "amqps://guest:***@127.0.0.1:5671/%2f");
-    assert!(reason.to_lowercase().contains("certificate"), "unclear reason: {reason}");
+    assert!(
+        reason.to_lowercase().contains("certificate"),
+        "unclear reason: {reason}"
+    );
     assert!(!reason.contains("guest:guest"), "{reason}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
