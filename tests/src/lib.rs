@@ -2,6 +2,8 @@
 
 mod amqp;
 mod memory;
+mod nats;
 
 pub use amqp::AmqpFactory;
 pub use memory::MemoryFactory;
+pub use nats::NatsFactory;

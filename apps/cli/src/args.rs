@@ -36,7 +36,10 @@ pub struct DemoArgs {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TransportKind {
+    /// RabbitMQ (AMQP 0-9-1).
     Amqp,
+    /// NATS with JetStream.
+    Nats,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,6 +63,14 @@ pub struct BrokerArgs {
         default_value = "amqp://127.0.0.1:5672/%2f"
     )]
     pub amqp_url: String,
+    /// The NATS server's URL, for `--transport nats`.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        hide_env_values = true,
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
     /// The request queue.
     #[arg(long, default_value = "rpc_queue")]
     pub queue: String,
@@ -152,6 +163,7 @@ mod tests {
 pub enum BenchTransport {
     Memory,
     Amqp,
+    Nats,
 }
 
 #[derive(Args)]
@@ -165,6 +177,13 @@ pub struct BenchArgs {
         default_value = "amqp://127.0.0.1:5672/%2f"
     )]
     pub amqp_url: String,
+    #[arg(
+        long,
+        env = "NATS_URL",
+        hide_env_values = true,
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
     /// Calls measured.
     #[arg(long, default_value_t = 20_000)]
     pub calls: u64,

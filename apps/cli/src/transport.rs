@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
+use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 
 use crate::args::{BrokerArgs, ReplyToMode, TransportKind};
@@ -44,6 +45,16 @@ pub async fn connect(broker: &BrokerArgs, reply_to: ReplyToMode) -> Result<Trans
                 ..AmqpConfig::default()
             };
             let transport = AmqpTransport::connect(config)
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok(Transport::new(transport))
+        }
+        TransportKind::Nats => {
+            let config = NatsConfig {
+                url: broker.nats_url.clone(),
+                ..NatsConfig::default()
+            };
+            let transport = NatsTransport::connect(config)
                 .await
                 .map_err(|error| error.to_string())?;
             Ok(Transport::new(transport))

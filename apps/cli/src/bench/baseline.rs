@@ -36,6 +36,9 @@ pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
             let missing = args.calls.saturating_sub(run.latencies.len() as u64);
             Ok(Measured::new(latencies, run.elapsed, missing))
         }
+        BenchTransport::Nats => {
+            Err("no bare baseline for NATS yet; run without --baseline".to_owned())
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
 use fibrpc_in_memory::InMemoryBroker;
+use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
 use tokio::sync::oneshot;
@@ -17,8 +18,9 @@ use crate::args::{BenchArgs, BenchTransport, ReplyToMode};
 struct Transports {
     servers: Vec<Arc<dyn ReplyTransport>>,
     clients: Vec<Arc<dyn RequestTransport>>,
-    /// Deletes the run's queue afterwards (AMQP).
+    /// Deletes the run's queue afterwards.
     admin: Option<AmqpTransport>,
+    nats_admin: Option<NatsTransport>,
 }
 
 async fn connect(args: &BenchArgs, queue: &str) -> Result<Transports, String> {
@@ -34,6 +36,7 @@ async fn connect(args: &BenchArgs, queue: &str) -> Result<Transports, String> {
                     .map(|_| Arc::new(broker.connect()) as Arc<dyn RequestTransport>)
                     .collect(),
                 admin: None,
+                nats_admin: None,
             })
         }
         BenchTransport::Amqp => {
@@ -59,6 +62,7 @@ async fn connect(args: &BenchArgs, queue: &str) -> Result<Transports, String> {
                 servers: Vec::new(),
                 clients: Vec::new(),
                 admin: Some(admin),
+                nats_admin: None,
             };
             for _ in 0..args.servers {
                 transports.servers.push(Arc::new(open().await?));
@@ -66,6 +70,36 @@ async fn connect(args: &BenchArgs, queue: &str) -> Result<Transports, String> {
             for _ in 0..args.clients {
                 transports.clients.push(Arc::new(open().await?));
             }
+            Ok(transports)
+        }
+        BenchTransport::Nats => {
+            let config = NatsConfig {
+                url: args.nats_url.clone(),
+                ..NatsConfig::default()
+            };
+            let open = || async {
+                NatsTransport::connect(config.clone())
+                    .await
+                    .map_err(|error| error.to_string())
+            };
+            let admin = open().await?;
+            admin
+                .declare_request_queue(queue)
+                .await
+                .map_err(|error| error.to_string())?;
+            let mut transports = Transports {
+                servers: Vec::new(),
+                clients: Vec::new(),
+                admin: None,
+                nats_admin: None,
+            };
+            for _ in 0..args.servers {
+                transports.servers.push(Arc::new(open().await?));
+            }
+            for _ in 0..args.clients {
+                transports.clients.push(Arc::new(open().await?));
+            }
+            transports.nats_admin = Some(admin);
             Ok(transports)
         }
     }
@@ -129,8 +163,13 @@ pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
     for server in servers {
         let _ = server.await;
     }
-    if let (Some(admin), None) = (&transports.admin, &args.queue) {
-        let _ = admin.delete_queue(&queue).await;
+    if args.queue.is_none() {
+        if let Some(admin) = &transports.admin {
+            let _ = admin.delete_queue(&queue).await;
+        }
+        if let Some(admin) = &transports.nats_admin {
+            let _ = admin.delete_queue(&queue).await;
+        }
     }
     Ok(measured)
 }

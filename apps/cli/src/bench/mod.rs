@@ -19,6 +19,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let transport = match args.transport {
         BenchTransport::Memory => "memory",
         BenchTransport::Amqp => "amqp",
+        BenchTransport::Nats => "nats",
     };
     println!(
         "transport {transport}, {} calls, {} in flight, {} client(s), n = {}",

@@ -1,0 +1,83 @@
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use fibrpc_conformance::{Connection, Guarantee, TransportFactory};
+use fibrpc_nats::{NatsConfig, NatsTransport};
+use fibrpc_ports::TransportError;
+
+/// The local NATS server (JetStream on) under test.
+pub struct NatsFactory {
+    config: NatsConfig,
+    admin: NatsTransport,
+    /// Every connection handed out, so that they can all be severed.
+    opened: Mutex<Vec<NatsTransport>>,
+}
+
+impl NatsFactory {
+    /// The factory, or None (with the reason printed) when NATS cannot be reached, except
+    /// with CI=true, where that fails the test.
+    pub async fn new_or_skip() -> Option<Self> {
+        let config = NatsConfig {
+            url: std::env::var("NATS_URL").unwrap_or_else(|_| NatsConfig::default().url),
+            ..NatsConfig::default()
+        };
+        match NatsTransport::connect(config.clone()).await {
+            Ok(admin) => Some(Self {
+                config,
+                admin,
+                opened: Mutex::new(Vec::new()),
+            }),
+            Err(error) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI=true but NATS cannot be reached: {error}"
+                );
+                eprintln!("skipping: {error} (start nats-server with JetStream: -js)");
+                None
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TransportFactory for NatsFactory {
+    async fn connect(&self) -> Result<Connection, TransportError> {
+        let transport = NatsTransport::connect(self.config.clone()).await?;
+        self.opened
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(transport.clone());
+        Ok(Connection::new(transport))
+    }
+
+    async fn declare_queue(&self, name: &str) -> Result<(), TransportError> {
+        self.admin.declare_request_queue(name).await
+    }
+
+    async fn delete_queue(&self, name: &str) {
+        if let Err(error) = self.admin.delete_queue(name).await {
+            eprintln!("could not delete queue {name}: {error}");
+        }
+    }
+
+    async fn sever_connections(&self) -> bool {
+        let opened: Vec<NatsTransport> = self
+            .opened
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        for transport in &opened {
+            let _ = transport.force_reconnect().await;
+        }
+        true
+    }
+
+    fn lacks(&self, guarantee: Guarantee) -> Option<&'static str> {
+        match guarantee {
+            Guarantee::NoSuchQueueOnReply => Some(
+                "replies go over core NATS, which cannot tell whether anyone subscribes to a subject",
+            ),
+            _ => None,
+        }
+    }
+}
