@@ -9,11 +9,9 @@ use fibrpc_domain::{fib, DomainError};
 use fibrpc_ports::{Envelope, IncomingRequest, TransportError};
 use fibrpc_rpc::codec::{Codec, BINCODE_CONTENT_TYPE};
 use fibrpc_rpc::{
-    CallError, ClientConfig, RpcClient, RpcServer, ServerConfig, ServerError, ServerStats,
+    CallError, ClientConfig, RpcClient, RpcServer, ServerConfig, ServerHandle, ServerStats,
 };
 use futures_util::future::join_all;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::{eventually, unique_queue, Connection, TransportFactory};
@@ -52,43 +50,30 @@ macro_rules! protocol_tests {
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// A server running in a task, stopped by [`RunningServer::stop`].
+/// A server over one of the factory's connections, in a task of its own.
 pub struct RunningServer {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), ServerError>>,
+    handle: ServerHandle,
     pub stats: Arc<ServerStats>,
 }
 
 impl RunningServer {
     pub async fn start(connection: &Connection, config: ServerConfig) -> Self {
-        let server = RpcServer::new(connection.replies.clone(), config);
-        let stats = server.stats();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            server
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        Self { stop, task, stats }
+        let handle = RpcServer::new(connection.replies.clone(), config).spawn();
+        let stats = handle.stats();
+        Self { handle, stats }
     }
 
     /// Kills the server as a crash would: its task is dropped mid-flight, with whatever
     /// requests it held unsettled.
     pub async fn kill(self) {
-        self.task.abort();
-        let _ = self.task.await;
+        self.handle.kill().await;
     }
 
     /// Asks for a graceful shutdown and waits for it.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let outcome = tokio::time::timeout(LIMIT, self.task)
+        tokio::time::timeout(LIMIT, self.handle.stop())
             .await
-            .expect("server did not stop in time");
-        outcome
-            .expect("server task panicked")
+            .expect("server did not stop in time")
             .expect("server failed");
     }
 }

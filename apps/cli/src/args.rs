@@ -50,12 +50,10 @@ pub enum ReplyToMode {
     Direct,
 }
 
-/// Where the broker is and which queue carries the requests.
+/// Where the brokers are. Their passwords are never printed, nor the environment's values.
 #[derive(Args)]
-pub struct BrokerArgs {
-    #[arg(long, value_enum, default_value = "amqp")]
-    pub transport: TransportKind,
-    /// The broker's URL, with user, password and vhost (the password is never printed).
+pub struct BrokerUrls {
+    /// RabbitMQ's URL, with user, password and vhost.
     #[arg(
         long,
         env = "AMQP_URL",
@@ -71,6 +69,15 @@ pub struct BrokerArgs {
         default_value = "nats://127.0.0.1:4222"
     )]
     pub nats_url: String,
+}
+
+/// Where the broker is and which queue carries the requests.
+#[derive(Args)]
+pub struct BrokerArgs {
+    #[arg(long, value_enum, default_value = "amqp")]
+    pub transport: TransportKind,
+    #[command(flatten)]
+    pub urls: BrokerUrls,
     /// The request queue.
     #[arg(long, default_value = "rpc_queue")]
     pub queue: String,
@@ -170,20 +177,8 @@ pub enum BenchTransport {
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "memory")]
     pub transport: BenchTransport,
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        hide_env_values = true,
-        default_value = "amqp://127.0.0.1:5672/%2f"
-    )]
-    pub amqp_url: String,
-    #[arg(
-        long,
-        env = "NATS_URL",
-        hide_env_values = true,
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_url: String,
+    #[command(flatten)]
+    pub urls: BrokerUrls,
     /// Calls measured.
     #[arg(long, default_value_t = 20_000)]
     pub calls: u64,

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
-use tokio::sync::oneshot;
 
 use crate::args::DemoArgs;
 
@@ -15,15 +14,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     // The queue exists before the first call, as it would once a server has started.
     broker.declare_queue(&queue);
 
-    let server = RpcServer::new(Arc::new(broker.connect()), server_config);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server_task = tokio::spawn(async move {
-        server
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server = RpcServer::new(Arc::new(broker.connect()), server_config).spawn();
 
     let client = RpcClient::connect(
         Arc::new(broker.connect()),
@@ -45,10 +36,6 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             }
         }
     }
-    let _ = stop.send(());
-    match server_task.await {
-        Ok(Ok(())) => outcome,
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(error) => Err(format!("the server task failed: {error}")),
-    }
+    server.stop().await.map_err(|error| error.to_string())?;
+    outcome
 }

@@ -34,7 +34,7 @@ pub async fn connect(broker: &BrokerArgs, reply_to: ReplyToMode) -> Result<Trans
                 None => None,
             };
             let config = AmqpConfig {
-                url: broker.amqp_url.clone(),
+                url: broker.urls.amqp_url.clone(),
                 reply_queue: match reply_to {
                     ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
                     ReplyToMode::Direct => ReplyQueueMode::Direct,
@@ -51,7 +51,7 @@ pub async fn connect(broker: &BrokerArgs, reply_to: ReplyToMode) -> Result<Trans
         }
         TransportKind::Nats => {
             let config = NatsConfig {
-                url: broker.nats_url.clone(),
+                url: broker.urls.nats_url.clone(),
                 ..NatsConfig::default()
             };
             let transport = NatsTransport::connect(config)

@@ -37,4 +37,7 @@ impl CallError {
 pub enum ServerError {
     #[error("cannot start consuming requests: {0}")]
     Start(TransportError),
+    /// The task running the server failed (a panic).
+    #[error("the server task failed: {reason}")]
+    Task { reason: String },
 }

@@ -21,4 +21,4 @@ pub use backoff::Backoff;
 pub use client::{ClientConfig, ClientStats, RetryPolicy, RpcClient};
 pub use codec::Codec;
 pub use error::{CallError, ServerError};
-pub use server::{RpcServer, ServerConfig, ServerStats};
+pub use server::{RpcServer, ServerConfig, ServerHandle, ServerStats};

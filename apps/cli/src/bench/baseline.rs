@@ -16,7 +16,7 @@ pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
             let queue = format!("fibrpc.bench.bare.{}", uuid::Uuid::new_v4().simple());
             let body = args.n.to_string().into_bytes();
             let run = fibrpc_amqp::baseline::bare_round_trips(
-                &args.amqp_url,
+                &args.urls.amqp_url,
                 &queue,
                 args.calls,
                 args.concurrency,

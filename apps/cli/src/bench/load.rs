@@ -9,7 +9,6 @@ use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
-use tokio::sync::oneshot;
 
 use super::report::{Latencies, Measured};
 use crate::args::{BenchArgs, BenchTransport, ReplyToMode};
@@ -18,88 +17,87 @@ use crate::args::{BenchArgs, BenchTransport, ReplyToMode};
 struct Transports {
     servers: Vec<Arc<dyn ReplyTransport>>,
     clients: Vec<Arc<dyn RequestTransport>>,
-    /// Deletes the run's queue afterwards.
-    admin: Option<AmqpTransport>,
-    nats_admin: Option<NatsTransport>,
+    /// Deletes the run's queue afterwards (brokers keep it otherwise).
+    cleanup: Option<BoxFuture<'static, ()>>,
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+impl Transports {
+    /// Opens a connection per server and per client with `open`.
+    async fn open_each<T, F, Fut>(args: &BenchArgs, open: F) -> Result<Self, String>
+    where
+        T: RequestTransport + ReplyTransport + 'static,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, fibrpc_ports::TransportError>>,
+    {
+        let mut transports = Self {
+            servers: Vec::new(),
+            clients: Vec::new(),
+            cleanup: None,
+        };
+        for _ in 0..args.servers {
+            transports
+                .servers
+                .push(Arc::new(open().await.map_err(|error| error.to_string())?));
+        }
+        for _ in 0..args.clients {
+            transports
+                .clients
+                .push(Arc::new(open().await.map_err(|error| error.to_string())?));
+        }
+        Ok(transports)
+    }
 }
 
 async fn connect(args: &BenchArgs, queue: &str) -> Result<Transports, String> {
+    let owned_queue = queue.to_owned();
     match args.transport {
         BenchTransport::Memory => {
             let broker = InMemoryBroker::new();
             broker.declare_queue(queue);
-            Ok(Transports {
-                servers: (0..args.servers)
-                    .map(|_| Arc::new(broker.connect()) as Arc<dyn ReplyTransport>)
-                    .collect(),
-                clients: (0..args.clients)
-                    .map(|_| Arc::new(broker.connect()) as Arc<dyn RequestTransport>)
-                    .collect(),
-                admin: None,
-                nats_admin: None,
-            })
+            Transports::open_each(args, || async { Ok(broker.connect()) }).await
         }
         BenchTransport::Amqp => {
             let config = AmqpConfig {
-                url: args.amqp_url.clone(),
+                url: args.urls.amqp_url.clone(),
                 reply_queue: match args.reply_to {
                     ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
                     ReplyToMode::Direct => ReplyQueueMode::Direct,
                 },
                 ..AmqpConfig::default()
             };
-            let open = || async {
-                AmqpTransport::connect(config.clone())
-                    .await
-                    .map_err(|error| error.to_string())
-            };
-            let admin = open().await?;
+            let admin = AmqpTransport::connect(config.clone())
+                .await
+                .map_err(|error| error.to_string())?;
             admin
                 .declare_request_queue(queue)
                 .await
                 .map_err(|error| error.to_string())?;
-            let mut transports = Transports {
-                servers: Vec::new(),
-                clients: Vec::new(),
-                admin: Some(admin),
-                nats_admin: None,
-            };
-            for _ in 0..args.servers {
-                transports.servers.push(Arc::new(open().await?));
-            }
-            for _ in 0..args.clients {
-                transports.clients.push(Arc::new(open().await?));
-            }
+            let mut transports =
+                Transports::open_each(args, || AmqpTransport::connect(config.clone())).await?;
+            transports.cleanup = Some(Box::pin(async move {
+                let _ = admin.delete_queue(&owned_queue).await;
+            }));
             Ok(transports)
         }
         BenchTransport::Nats => {
             let config = NatsConfig {
-                url: args.nats_url.clone(),
+                url: args.urls.nats_url.clone(),
                 ..NatsConfig::default()
             };
-            let open = || async {
-                NatsTransport::connect(config.clone())
-                    .await
-                    .map_err(|error| error.to_string())
-            };
-            let admin = open().await?;
+            let admin = NatsTransport::connect(config.clone())
+                .await
+                .map_err(|error| error.to_string())?;
             admin
                 .declare_request_queue(queue)
                 .await
                 .map_err(|error| error.to_string())?;
-            let mut transports = Transports {
-                servers: Vec::new(),
-                clients: Vec::new(),
-                admin: None,
-                nats_admin: None,
-            };
-            for _ in 0..args.servers {
-                transports.servers.push(Arc::new(open().await?));
-            }
-            for _ in 0..args.clients {
-                transports.clients.push(Arc::new(open().await?));
-            }
-            transports.nats_admin = Some(admin);
+            let mut transports =
+                Transports::open_each(args, || NatsTransport::connect(config.clone())).await?;
+            transports.cleanup = Some(Box::pin(async move {
+                let _ = admin.delete_queue(&owned_queue).await;
+            }));
             Ok(transports)
         }
     }
@@ -111,26 +109,19 @@ pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
         .clone()
         .unwrap_or_else(|| format!("fibrpc.bench.{}", uuid::Uuid::new_v4().simple()));
     let transports = connect(args, &queue).await?;
-    let mut stops = Vec::new();
-    let mut servers = Vec::new();
-    for transport in &transports.servers {
-        let config = ServerConfig {
-            queue: queue.clone(),
-            prefetch: args.prefetch,
-            concurrency: args.server_concurrency,
-            ..ServerConfig::default()
-        };
-        let server = RpcServer::new(transport.clone(), config);
-        let (stop, stopped) = oneshot::channel::<()>();
-        stops.push(stop);
-        servers.push(tokio::spawn(async move {
-            server
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await
-        }));
-    }
+    let servers: Vec<_> = transports
+        .servers
+        .iter()
+        .map(|transport| {
+            let config = ServerConfig {
+                queue: queue.clone(),
+                prefetch: args.prefetch,
+                concurrency: args.server_concurrency,
+                ..ServerConfig::default()
+            };
+            RpcServer::new(transport.clone(), config).spawn()
+        })
+        .collect();
     let mut clients = Vec::new();
     for transport in &transports.clients {
         let config = ClientConfig {
@@ -157,19 +148,12 @@ pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
         bar.finish_and_clear();
     }
 
-    for stop in stops {
-        let _ = stop.send(());
-    }
     for server in servers {
-        let _ = server.await;
+        server.stop().await.map_err(|error| error.to_string())?;
     }
-    if args.queue.is_none() {
-        if let Some(admin) = &transports.admin {
-            let _ = admin.delete_queue(&queue).await;
-        }
-        if let Some(admin) = &transports.nats_admin {
-            let _ = admin.delete_queue(&queue).await;
-        }
+    // A queue named on the command line belongs to someone else: leave it.
+    if let (Some(cleanup), None) = (transports.cleanup, &args.queue) {
+        cleanup.await;
     }
     Ok(measured)
 }

@@ -1,5 +1,6 @@
 //! The RPC server: consumes the request queue and answers every request it can.
 
+mod handle;
 mod handler;
 
 use std::future::Future;
@@ -11,6 +12,7 @@ use fibrpc_ports::{ReplyTransport, RequestStream, TransportError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+pub use self::handle::ServerHandle;
 use crate::{Backoff, ServerError};
 
 #[derive(Debug, Clone)]
