@@ -69,12 +69,14 @@ impl RunningServer {
         self.handle.kill().await;
     }
 
-    /// Asks for a graceful shutdown and waits for it.
-    pub async fn stop(self) {
+    /// Asks for a graceful shutdown and waits for it. The stats it returns are final: a
+    /// reply can reach its caller before the server has counted it.
+    pub async fn stop(self) -> Arc<ServerStats> {
         tokio::time::timeout(LIMIT, self.handle.stop())
             .await
             .expect("server did not stop in time")
             .expect("server failed");
+        self.stats
     }
 }
 
@@ -127,9 +129,7 @@ pub async fn one_client_one_server(factory: &dyn TransportFactory) {
     );
     assert_eq!(client.call(0).await.unwrap().to_string(), "0");
     assert_eq!(client.stats().pending, 0);
-    assert_eq!(server.stats.answered(), 3);
-
-    server.stop().await;
+    assert_eq!(server.stop().await.answered(), 3);
     factory.delete_queue(&queue).await;
 }
 
@@ -165,11 +165,11 @@ pub async fn many_clients_many_servers(factory: &dyn TransportFactory) {
         assert_eq!(stats.pending, 0);
         assert_eq!(stats.unmatched_replies, 0);
     }
-    let answered: u64 = servers.iter().map(|server| server.stats.answered()).sum();
-    assert_eq!(answered, CLIENTS * CALLS);
+    let mut answered = 0;
     for server in servers {
-        server.stop().await;
+        answered += server.stop().await.answered();
     }
+    assert_eq!(answered, CLIENTS * CALLS);
     factory.delete_queue(&queue).await;
 }
 
@@ -199,8 +199,7 @@ pub async fn remote_errors_are_typed(factory: &dyn TransportFactory) {
         );
         assert_eq!(client.call(1000).await.unwrap(), fib(1000), "{codec:?}");
     }
-    assert_eq!(server.stats.error_replies(), 2);
-    server.stop().await;
+    assert_eq!(server.stop().await.error_replies(), 2);
     factory.delete_queue(&queue).await;
 }
 
@@ -336,8 +335,7 @@ pub async fn unacknowledged_requests_go_to_another_server(factory: &dyn Transpor
         let (n, outcome) = call.await.unwrap();
         assert_eq!(outcome.unwrap(), fib(n));
     }
-    assert_eq!(survivor.stats.answered(), CALLS);
-    survivor.stop().await;
+    assert_eq!(survivor.stop().await.answered(), CALLS);
     factory.delete_queue(&queue).await;
 }
 
@@ -430,8 +428,7 @@ pub async fn bad_requests_get_error_replies(factory: &dyn TransportFactory) {
     // And the server is still serving.
     let client = client(factory, client_config(&queue)).await;
     assert_eq!(client.call(30).await.unwrap(), fib(30));
-    assert_eq!(server.stats.error_replies(), count);
-    server.stop().await;
+    assert_eq!(server.stop().await.error_replies(), count);
     factory.delete_queue(&queue).await;
 }
 
@@ -539,11 +536,10 @@ pub async fn shutdown_finishes_in_flight_and_loses_nothing(factory: &dyn Transpo
         assert_eq!(outcome.unwrap(), fib(n), "fib({n})");
     }
     assert_eq!(
-        answered_by_first + second.stats.answered(),
+        answered_by_first + second.stop().await.answered(),
         CALLS,
         "answered twice or lost"
     );
-    second.stop().await;
     factory.delete_queue(&queue).await;
 }
 
