@@ -491,12 +491,14 @@ async fn fault_suite() {
         let unexpected: u64 = row
             .failed
             .iter()
-            .filter(|(kind, _)| kind.as_str() != "Disconnected")
+            // Typed and prompt: a lost connection, or a request queue a restart removed and
+            // no server has declared again yet.
+            .filter(|(kind, _)| !matches!(kind.as_str(), "Disconnected" | "NoSuchQueue"))
             .map(|(_, count)| count)
             .sum();
         assert_eq!(
             unexpected, 0,
-            "{}: failures other than Disconnected: {:?}",
+            "{}: untyped or unexpected failures: {:?}",
             row.fault, row.failed
         );
     }

@@ -22,11 +22,16 @@ pub enum CallError {
 
 impl CallError {
     /// True for failures after which sending the same call again may succeed.
+    ///
+    /// A missing queue counts: after a broker restart a non-durable request queue is gone
+    /// until its servers reconnect and declare it again.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             CallError::Transport(
-                TransportError::Disconnected { .. } | TransportError::Timeout { .. }
+                TransportError::Disconnected { .. }
+                    | TransportError::Timeout { .. }
+                    | TransportError::NoSuchQueue { .. }
             )
         )
     }

@@ -23,8 +23,10 @@ use crate::{Backoff, CallError, Codec};
 pub enum RetryPolicy {
     #[default]
     Never,
-    /// Sends again after a lost connection or a transport timeout, within the call's original
-    /// deadline, waiting per the backoff between attempts.
+    /// Sends again after a lost connection, a transport timeout or a missing request queue
+    /// (gone with a broker restart until a server declares it again), within the call's
+    /// original deadline, waiting per the backoff between attempts. Without it those fail the
+    /// call at once.
     Idempotent { backoff: Backoff },
 }
 
