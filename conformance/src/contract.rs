@@ -83,6 +83,17 @@ async fn nothing_more(stream: &mut Box<dyn RequestStream>, why: &str) {
     }
 }
 
+/// Sends requests with bodies "0", "1", ... to `queue`.
+async fn send_numbered(connection: &Connection, queue: &str, count: usize) {
+    for i in 0..count {
+        connection
+            .requests
+            .send_request(queue, request(&i.to_string()))
+            .await
+            .unwrap();
+    }
+}
+
 fn request(body: &str) -> Envelope {
     Envelope {
         correlation_id: Some(format!("id-{body}")),
@@ -306,13 +317,7 @@ pub async fn prefetch_limits_unsettled_requests(factory: &dyn TransportFactory) 
     }
     let queue = queue(factory, "prefetch").await;
     let connection = connect(factory).await;
-    for i in 0..5 {
-        connection
-            .requests
-            .send_request(&queue, request(&i.to_string()))
-            .await
-            .unwrap();
-    }
+    send_numbered(&connection, &queue, 5).await;
     let mut stream = connection
         .replies
         .consume_requests(&queue, 2)
@@ -358,13 +363,7 @@ pub async fn rejection_requeues_or_discards(factory: &dyn TransportFactory) {
 pub async fn cancel_hands_back_what_it_holds(factory: &dyn TransportFactory) {
     let queue = queue(factory, "cancel").await;
     let connection = connect(factory).await;
-    for i in 0..5 {
-        connection
-            .requests
-            .send_request(&queue, request(&i.to_string()))
-            .await
-            .unwrap();
-    }
+    send_numbered(&connection, &queue, 5).await;
     let mut first = connection
         .replies
         .consume_requests(&queue, 5)
