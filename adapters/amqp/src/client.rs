@@ -1,5 +1,7 @@
 //! The client side: publishing requests and the reply queue.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use fibrpc_ports::{Envelope, ReplyInbox, RequestTransport, TransportError};
 use futures_util::StreamExt;
@@ -8,6 +10,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Confirmation, Consumer};
+use tokio::sync::Semaphore;
 
 use crate::errors::translate;
 use crate::properties::{to_envelope, to_properties};
@@ -25,7 +28,7 @@ impl RequestTransport for AmqpTransport {
         // requests on it: each inbox gets a channel of its own, which then carries requests.
         let channel = match mode {
             ReplyQueueMode::Exclusive => live.publisher.clone(),
-            ReplyQueueMode::Direct => self.link.open_confirmed_channel(&live).await?,
+            ReplyQueueMode::Direct => live.open_confirmed_channel().await?,
         };
         let address = match mode {
             ReplyQueueMode::Exclusive => {
@@ -71,7 +74,16 @@ impl RequestTransport for AmqpTransport {
 
     async fn send_request(&self, queue: &str, request: Envelope) -> Result<(), TransportError> {
         let live = self.link.live().await?;
-        publish(&self.link.request_channel(&live), queue, request).await
+        let channel = if request.reply_to.as_deref() == Some(DIRECT_REPLY_TO) {
+            // The reply comes to the consumer on the channel that published the request; on
+            // a channel without one, RabbitMQ refuses the publish by closing the channel.
+            self.link.direct_reply_channel().ok_or_else(|| {
+                TransportError::disconnected("no direct reply-to inbox is open on this connection")
+            })?
+        } else {
+            live.publisher.clone()
+        };
+        publish(self.link.unconfirmed_publishes(), &channel, queue, request).await
     }
 }
 
@@ -80,13 +92,21 @@ impl RequestTransport for AmqpTransport {
 ///
 /// The publish runs in a task of its own because a caller may give up half-way (its deadline
 /// passes): lapin keeps state for a publish whose confirm future is dropped, so abandoned
-/// publishes would leak memory without bound. The task always sees its confirm through.
+/// publishes would leak memory without bound. The task always sees its confirm through,
+/// holding one of the connection's slots for unconfirmed publishes until then.
 pub(crate) async fn publish(
+    unconfirmed: &Arc<Semaphore>,
     channel: &Channel,
     queue: &str,
     envelope: Envelope,
 ) -> Result<(), TransportError> {
     let properties = to_properties(&envelope)?;
+    // Waiting here is safe to abandon: nothing is published yet.
+    let slot = unconfirmed
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| TransportError::disconnected("the connection is closing"))?;
     let options = BasicPublishOptions {
         // RabbitMQ returns replies to direct reply-to addresses as unroutable even when it
         // delivers them, so `mandatory` says nothing there.
@@ -95,6 +115,7 @@ pub(crate) async fn publish(
     };
     let (channel, queue) = (channel.clone(), queue.to_owned());
     let publishing = tokio::spawn(async move {
+        let _slot = slot;
         let confirm = channel
             .basic_publish(
                 "".into(),

@@ -1,3 +1,5 @@
+//! The adapter's settings.
+
 use std::time::Duration;
 
 /// Where replies come to.
@@ -8,17 +10,21 @@ pub enum ReplyQueueMode {
     #[default]
     Exclusive,
     /// RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`): no queue at all, but replies are
-    /// at-most-once and dropped if the caller is gone.
+    /// at-most-once and dropped if the caller is gone. Each inbox has a channel of its own, and
+    /// requests go out on the newest one: one open inbox per transport.
     Direct,
 }
 
+/// How to reach RabbitMQ and how to use it. `Debug` shows the URL with its password hidden.
 #[derive(Clone)]
 pub struct AmqpConfig {
     /// `amqp://user:password@host:port/vhost` or `amqps://...`.
     pub url: String,
+    /// Where replies come to; see [`ReplyQueueMode`].
     pub reply_queue: ReplyQueueMode,
     /// Declare request queues durable (production); the tutorial's are not.
     pub durable_queues: bool,
+    /// Bounds each connection attempt, first or after a loss, from TCP to the first channel.
     pub connect_timeout: Duration,
     /// PEM certificates to trust for `amqps://` beside the system's (a private CA).
     pub tls_ca_pem: Option<String>,

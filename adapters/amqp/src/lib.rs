@@ -14,7 +14,7 @@
 //! the protocol above the ports. It does not use lapin's automatic recovery: the protocol must
 //! learn of every connection loss to fail the calls in flight, and a server-named reply queue
 //! cannot be re-declared. Instead, the first operation after a loss opens a new connection.
-//! Depends on the ports, lapin and tokio only.
+//! Depends on the ports, lapin, tokio, futures-util (consumer streams) and tracing only.
 
 pub mod baseline;
 mod client;
@@ -52,6 +52,7 @@ impl AmqpTransport {
         })
     }
 
+    /// The configuration this transport connects with.
     pub fn config(&self) -> &AmqpConfig {
         self.link.config()
     }
@@ -59,25 +60,28 @@ impl AmqpTransport {
     /// Declares the request queue `queue` with the tutorial's arguments (or durable, as
     /// configured), as a server does when it starts.
     pub async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
-        let live = self.link.live().await?;
-        server::declare_request_queue(&live.publisher, queue, self.config().durable_queues).await
+        let channel = self.admin_channel().await?;
+        let outcome =
+            server::declare_request_queue(&channel, queue, self.config().durable_queues).await;
+        let _ = channel.close(200, "done".into()).await;
+        outcome
     }
 
     /// Deletes the queue `queue` and what is in it.
     pub async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
-        let live = self.link.live().await?;
-        live.publisher
+        let channel = self.admin_channel().await?;
+        let outcome = channel
             .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
             .await
             .map(|_| ())
-            .map_err(|error| errors::translate(&error, queue))
+            .map_err(|error| errors::translate(&error, queue));
+        let _ = channel.close(200, "done".into()).await;
+        outcome
     }
 
     /// Messages ready in `queue` (not yet handed to a consumer).
     pub async fn queue_depth(&self, queue: &str) -> Result<u32, TransportError> {
-        let live = self.link.live().await?;
-        // A passive declare that fails closes its channel: use a channel of its own.
-        let channel = live.open_channel().await?;
+        let channel = self.admin_channel().await?;
         let options = lapin::options::QueueDeclareOptions {
             passive: true,
             ..Default::default()
@@ -89,5 +93,12 @@ impl AmqpTransport {
             .map_err(|error| errors::translate(&error, queue));
         let _ = channel.close(200, "done".into()).await;
         outcome
+    }
+
+    /// A channel for one administrative operation: a failed one (a passive declare of a
+    /// missing queue, a declare with other arguments) closes its channel, which must not be
+    /// the channel the requests and replies go out on.
+    async fn admin_channel(&self) -> Result<lapin::Channel, TransportError> {
+        self.link.live().await?.open_channel().await
     }
 }

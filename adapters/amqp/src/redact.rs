@@ -1,3 +1,5 @@
+//! Keeping the broker password out of errors and logs.
+
 /// The URL with its password replaced by `***`, for logs and errors.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

@@ -58,7 +58,13 @@ impl ReplyTransport for AmqpTransport {
 
     async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
         let live = self.link.live().await?;
-        publish(&live.publisher, reply_to, reply).await
+        publish(
+            self.link.unconfirmed_publishes(),
+            &live.publisher,
+            reply_to,
+            reply,
+        )
+        .await
     }
 }
 
@@ -103,6 +109,7 @@ impl RequestStream for AmqpRequestStream {
                 let envelope = to_envelope(&delivery.properties, delivery.data);
                 let settle = AmqpSettle {
                     acker: Some(delivery.acker),
+                    channel: self.channel.clone(),
                 };
                 Ok(IncomingRequest::new(
                     envelope,
@@ -170,30 +177,41 @@ async fn cancel_and_hand_back(
 /// Settles one delivery; dropped unsettled, it sends the request back to the queue.
 struct AmqpSettle {
     acker: Option<Acker>,
+    /// Keeps the channel open while the request is out, even after the stream is cancelled
+    /// and dropped: closing it would requeue the request, and its ack could not be sent.
+    channel: Channel,
+}
+
+impl AmqpSettle {
+    async fn settle(
+        &mut self,
+        how: impl AsyncFnOnce(Acker) -> Result<bool, lapin::Error>,
+    ) -> Result<(), TransportError> {
+        let Some(acker) = self.acker.take() else {
+            return Ok(());
+        };
+        // lapin answers `false` when the channel closed under the delivery: the broker will
+        // deliver the request again, so it was not settled.
+        match how(acker).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(TransportError::disconnected(
+                "the request's channel closed; the broker will deliver it again",
+            )),
+            Err(error) => Err(translate(&error, "")),
+        }
+    }
 }
 
 #[async_trait]
 impl Settle for AmqpSettle {
     async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
-        let Some(acker) = self.acker.take() else {
-            return Ok(());
-        };
-        acker
-            .ack(BasicAckOptions::default())
+        self.settle(async |acker| acker.ack(BasicAckOptions::default()).await)
             .await
-            .map(|_| ())
-            .map_err(|error| translate(&error, ""))
     }
 
     async fn reject(mut self: Box<Self>, requeue: bool) -> Result<(), TransportError> {
-        let Some(acker) = self.acker.take() else {
-            return Ok(());
-        };
-        acker
-            .reject(BasicRejectOptions { requeue })
+        self.settle(async |acker| acker.reject(BasicRejectOptions { requeue }).await)
             .await
-            .map(|_| ())
-            .map_err(|error| translate(&error, ""))
     }
 }
 
@@ -201,15 +219,17 @@ impl Drop for AmqpSettle {
     fn drop(&mut self) {
         let (Some(acker), Ok(runtime)) = (self.acker.take(), tokio::runtime::Handle::try_current())
         else {
-            // Without a runtime the channel's closing requeues it.
+            // Without a runtime, the channel closing when its last handle goes requeues it.
             return;
         };
+        let channel = self.channel.clone();
         runtime.spawn(async move {
             let requeue = BasicNackOptions {
                 requeue: true,
                 ..Default::default()
             };
             let _ = acker.nack(requeue).await;
+            drop(channel);
         });
     }
 }
