@@ -93,15 +93,9 @@ impl ReplyTransport for NatsTransport {
         let consumer = declare(&self.jetstream, queue, prefetch).await?;
         let mut disconnections = self.disconnections.clone();
         disconnections.mark_unchanged();
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(PULL_BATCH)
-            .expires(PULL_EXPIRES)
-            .heartbeat(PULL_EXPIRES / 4)
-            .messages()
-            .await
-            .map_err(|error| TransportError::disconnected(error.to_string()))?;
+        let messages = pull_messages(&consumer).await?;
         Ok(Box::new(NatsRequestStream {
+            consumer,
             messages: Some(messages),
             disconnections,
             cancelled: false,
@@ -122,7 +116,21 @@ impl ReplyTransport for NatsTransport {
     }
 }
 
+async fn pull_messages(
+    consumer: &jetstream::consumer::Consumer<pull::Config>,
+) -> Result<pull::Stream, TransportError> {
+    consumer
+        .stream()
+        .max_messages_per_batch(PULL_BATCH)
+        .expires(PULL_EXPIRES)
+        .heartbeat(PULL_EXPIRES / 4)
+        .messages()
+        .await
+        .map_err(|error| TransportError::disconnected(error.to_string()))
+}
+
 struct NatsRequestStream {
+    consumer: jetstream::consumer::Consumer<pull::Config>,
     messages: Option<pull::Stream>,
     disconnections: watch::Receiver<u64>,
     cancelled: bool,
@@ -153,6 +161,13 @@ impl RequestStream for NatsRequestStream {
             };
             let message = match message {
                 Some(Ok(message)) => message,
+                Some(Err(error)) if error.kind() == pull::MessagesErrorKind::MissingHeartbeat => {
+                    // A late heartbeat on a busy machine, not a lost connection (that comes
+                    // as an event): pull afresh.
+                    tracing::debug!(%error, "pulling again");
+                    self.messages = Some(pull_messages(&self.consumer).await?);
+                    continue;
+                }
                 Some(Err(error)) => {
                     self.messages = None;
                     return Err(TransportError::disconnected(error.to_string()));
