@@ -66,14 +66,17 @@ pub trait TransportFactory: Send + Sync + 'static {
     }
 }
 
-/// A guarantee of the ports' contract that some brokers cannot give.
+/// A guarantee of the ports' contract that some brokers cannot give. New ones may be added:
+/// match with a `_` arm.
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guarantee {
     /// A request taken but not settled is delivered again.
     Redelivery,
     /// At most `prefetch` requests are handed out unsettled.
     PrefetchLimit,
-    /// A request whose deadline passed while queued is not handed out.
+    /// A request whose deadline passed while queued is not handed out. Lacking it, the
+    /// adapter MUST hand the request out with its deadline, and the kit checks that instead.
     Expiry,
     /// A request rejected without requeue is gone.
     RejectWithoutRequeue,

@@ -37,6 +37,15 @@ impl NatsFactory {
             }
         }
     }
+
+    pub fn config(&self) -> &NatsConfig {
+        &self.config
+    }
+
+    /// The connection that declares and deletes queues for the tests.
+    pub fn admin(&self) -> &NatsTransport {
+        &self.admin
+    }
 }
 
 #[async_trait]
@@ -60,22 +69,29 @@ impl TransportFactory for NatsFactory {
         }
     }
 
+    /// Drops (and lets async-nats re-establish) exactly the connections this factory handed
+    /// out, through the adapter's `force_reconnect`: other tests' connections are untouched.
     async fn sever_connections(&self) -> bool {
         let opened: Vec<NatsTransport> = self
             .opened
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
+        let mut severed = !opened.is_empty();
         for transport in &opened {
-            let _ = transport.force_reconnect().await;
+            severed &= transport.force_reconnect().await.is_ok();
         }
-        true
+        severed
     }
 
+    /// Expiry holds although nats-server 2.9 has no per-message TTL: the adapter's request
+    /// stream drops expired requests itself. Redelivery, the prefetch limit, rejection and
+    /// `NoSuchQueue` on requests come from JetStream.
     fn lacks(&self, guarantee: Guarantee) -> Option<&'static str> {
         match guarantee {
             Guarantee::NoSuchQueueOnReply => Some(
-                "replies go over core NATS, which cannot tell whether anyone subscribes to a subject",
+                "replies go over core NATS, which cannot tell whether anyone subscribes to a \
+                 subject: a reply to a vanished inbox is dropped by the server, not refused",
             ),
             _ => None,
         }

@@ -5,23 +5,35 @@
 //!   `fibrpc.req.<queue>`, with one durable pull consumer shared by every server of the queue
 //!   (competing consumers). JetStream gives what core NATS lacks for requests: explicit
 //!   acknowledgement, redelivery of what a dead server held, and a limit on unacknowledged
-//!   messages (`max_ack_pending`, set from the prefetch; it bounds the consumer as a whole, not
-//!   each server as AMQP's prefetch does). Publishing to a queue no stream captures fails with
-//!   `NoSuchQueue` at once ("no responders").
+//!   messages (`max_ack_pending`, set from the prefetch). That limit bounds the consumer as a
+//!   whole, that is every server of the queue together, where AMQP's prefetch bounds each
+//!   server; the first server to create the consumer sets it. Publishing to a queue no stream
+//!   captures fails with `NoSuchQueue` at once ("no responders").
+//! - Settling: `ack` is a JetStream ack (confirmed by the server), `reject(true)` a NAK
+//!   (redelivered at once), `reject(false)` a TERM (never redelivered; a work-queue stream
+//!   drops it). A request dropped unsettled is NAKed from `Drop`, so that it comes back at once
+//!   rather than after the consumer's ack wait.
 //! - A reply address is a core NATS inbox subscription; replies are published to it and
 //!   flushed. Core NATS cannot tell whether anyone listens, so a reply to a vanished client is
 //!   not reported as `NoSuchQueue`.
-//! - Envelope fields travel in headers; the deadline as the milliseconds left when sent, and
-//!   a request whose deadline has passed is acknowledged and skipped rather than handed out.
+//! - Envelope fields travel in headers; the deadline as the milliseconds left when sent, less
+//!   the time the request spent in the stream when it is taken. nats-server before 2.11 has no
+//!   per-message TTL, so the request stream expires requests itself: one whose deadline has
+//!   passed is terminated and skipped, never handed out.
 //! - async-nats reconnects by itself, but core NATS replies sent while disconnected are lost:
 //!   every disconnection ends open inboxes and request streams with `Disconnected`, so the
 //!   protocol fails the calls in flight at once and opens a new inbox.
 //!
-//! Depends on the ports, async-nats and tokio only.
+//! The adapter translates and nothing more: no retries, no correlation, no codec. async-nats
+//! errors become `TransportError`s in one module (`errors`). Depends on the ports, async-nats
+//! and tokio only.
 
 mod client;
+mod errors;
 mod headers;
 mod names;
+mod pull;
+mod redact;
 mod server;
 
 use std::time::Duration;
@@ -31,11 +43,13 @@ use fibrpc_ports::TransportError;
 use tokio::sync::watch;
 
 pub use names::{stream_name, subject};
+pub use redact::redact;
 
 #[derive(Debug, Clone)]
 pub struct NatsConfig {
     /// `nats://host:port`; credentials in the URL are not printed.
     pub url: String,
+    /// How long `connect` waits for the server before it reports it unreachable.
     pub connect_timeout: Duration,
 }
 
@@ -48,7 +62,8 @@ impl Default for NatsConfig {
     }
 }
 
-/// A connection to NATS, usable as client and server transport at once. Cheap to clone.
+/// A connection to NATS, usable as client and server transport at once. Cheap to clone:
+/// clones share the connection.
 #[derive(Clone)]
 pub struct NatsTransport {
     client: async_nats::Client,
@@ -58,6 +73,8 @@ pub struct NatsTransport {
 }
 
 impl NatsTransport {
+    /// Connects within `config.connect_timeout`, or fails with `Unreachable` naming the
+    /// address (password redacted); `Refused` when the server turns the credentials away.
     pub async fn connect(config: NatsConfig) -> Result<Self, TransportError> {
         let address = redact(&config.url);
         let (bump, disconnections) = watch::channel(0u64);
@@ -66,23 +83,29 @@ impl NatsTransport {
             .event_callback(move |event| {
                 let bump = bump.clone();
                 async move {
-                    if matches!(event, async_nats::Event::Disconnected) {
-                        tracing::warn!("disconnected from NATS");
-                        bump.send_modify(|count| *count += 1);
+                    // A reconnection is not enough: what was sent to our inboxes meanwhile is
+                    // gone, so every loss must reach the protocol.
+                    match event {
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("NATS connection lost; async-nats reconnects");
+                            bump.send_modify(|count| *count += 1);
+                        }
+                        // Closed for good: on shutdown, the last handle dropped, as a rule.
+                        async_nats::Event::Closed => {
+                            tracing::debug!("NATS connection closed");
+                            bump.send_modify(|count| *count += 1);
+                        }
+                        _ => {}
                     }
                 }
             });
+        // async-nats does not retry a first connection (retry_on_initial_connect is off), but
+        // bound the whole of it anyway: a server that accepts and never answers must not hang.
         let connecting = async_nats::connect_with_options(config.url.as_str(), options);
         let client = tokio::time::timeout(config.connect_timeout, connecting)
             .await
-            .map_err(|_| TransportError::Unreachable {
-                address: address.clone(),
-                reason: format!("no answer within {:?}", config.connect_timeout),
-            })?
-            .map_err(|error| TransportError::Unreachable {
-                address: address.clone(),
-                reason: scrub(&error.to_string(), &config.url),
-            })?;
+            .map_err(|_| errors::connect_timeout(&address, config.connect_timeout))?
+            .map_err(|error| errors::connect(&address, &config.url, &error))?;
         tracing::info!(%address, "connected to NATS");
         Ok(Self {
             jetstream: jetstream::new(client.clone()),
@@ -99,68 +122,31 @@ impl NatsTransport {
             .map(|_| ())
     }
 
-    /// Deletes the stream of `queue` and what is in it.
+    /// Deletes the stream of `queue`, its consumer and what is in it.
     pub async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
         self.jetstream
             .delete_stream(stream_name(queue))
             .await
             .map(|_| ())
-            .map_err(|error| TransportError::Refused {
-                reason: error.to_string(),
-            })
+            .map_err(|error| errors::delete_stream(queue, &error))
+    }
+
+    /// The requests `queue`'s stream holds: waiting, or handed out and not yet settled.
+    pub async fn queue_depth(&self, queue: &str) -> Result<u64, TransportError> {
+        let stream = self
+            .jetstream
+            .get_stream(stream_name(queue))
+            .await
+            .map_err(|error| errors::get_stream(queue, &error))?;
+        Ok(stream.cached_info().state.messages)
     }
 
     /// Drops the connection and lets async-nats reconnect, as a network fault would (for
-    /// tests and operators).
+    /// tests and operators). Open inboxes and request streams end with `Disconnected`.
     pub async fn force_reconnect(&self) -> Result<(), TransportError> {
         self.client
             .force_reconnect()
             .await
-            .map_err(|error| TransportError::disconnected(error.to_string()))
-    }
-}
-
-/// The URL with its password, or token, replaced by `***`.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => format!("{scheme}://***@{host}"),
-    }
-}
-
-fn scrub(text: &str, url: &str) -> String {
-    let secret = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.rsplit_once('@'))
-        .map(|(credentials, _)| {
-            credentials
-                .split_once(':')
-                .map_or(credentials, |(_, password)| password)
-        });
-    match secret {
-        Some(secret) if !secret.is_empty() => text.replace(secret, "***"),
-        _ => text.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_hidden() {
-        assert_eq!(redact("nats://u:secret@h:4222"), "nats://u:***@h:4222");
-        assert_eq!(redact("nats://token@h:4222"), "nats://***@h:4222");
-        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
-        assert_eq!(
-            scrub("bad secret here", "nats://u:secret@h"),
-            "bad *** here"
-        );
+            .map_err(|error| errors::reconnect(&error))
     }
 }

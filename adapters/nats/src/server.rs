@@ -1,6 +1,6 @@
 //! The server side: the shared durable pull consumer, settling, and core NATS replies.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::consumer::AckPolicy;
@@ -10,34 +10,22 @@ use async_trait::async_trait;
 use fibrpc_ports::{
     Envelope, IncomingRequest, ReplyTransport, RequestStream, Settle, TransportError,
 };
-use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use crate::headers::{to_envelope, to_headers};
-use crate::{names, NatsTransport};
+use crate::pull::Puller;
+use crate::{errors, names, NatsTransport};
 
-/// How long a cancelled consumer waits for messages already on their way to it.
+/// How long a stopped consumer waits for a message its outstanding pull request may still
+/// bring.
 const DRAIN_LIMIT: Duration = Duration::from_millis(200);
 
-/// How long JetStream waits for an acknowledgement before delivering again. A request pulled
-/// just as its server stopped (the pull was answered after the stream was dropped) comes back
-/// after this; servers answer within milliseconds (n is bounded), so it can be short.
+/// How long JetStream waits for an acknowledgement before delivering again. A request whose
+/// server died without a word (killed: no NAK from `Drop`), or one pulled just as its server
+/// stopped, comes back after this, so it is short. The price: a request held longer than this
+/// is delivered to another server too (at-least-once allows it; the first reply wins). Servers
+/// answer within milliseconds, n being bounded, well below it.
 const ACK_WAIT: Duration = Duration::from_secs(5);
-
-/// How long one pull request lives on the server. A stopped server's last pull request
-/// lingers this long and can still be handed a message (lost to it, back after `ACK_WAIT`),
-/// so it is kept short; the stream renews its pulls as they expire.
-const PULL_EXPIRES: Duration = Duration::from_secs(2);
-
-/// Messages pulled at a time: one, so that nothing waits in this process that another
-/// server could be answering.
-const PULL_BATCH: usize = 1;
-
-fn refused(error: &dyn std::fmt::Display) -> TransportError {
-    TransportError::Refused {
-        reason: error.to_string(),
-    }
-}
 
 /// Creates the stream that captures `queue`'s subject, if it does not exist.
 pub(crate) async fn declare_stream(
@@ -52,7 +40,7 @@ pub(crate) async fn declare_stream(
             ..Default::default()
         })
         .await
-        .map_err(|error| refused(&error))
+        .map_err(|error| errors::create_stream(queue, &error))
 }
 
 /// The stream and its one durable consumer, shared by every server of `queue`. The first
@@ -80,7 +68,7 @@ pub(crate) async fn declare(
             },
         )
         .await
-        .map_err(|error| refused(&error))
+        .map_err(|error| errors::create_consumer(queue, &error))
 }
 
 #[async_trait]
@@ -93,51 +81,47 @@ impl ReplyTransport for NatsTransport {
         let consumer = declare(&self.jetstream, queue, prefetch).await?;
         let mut disconnections = self.disconnections.clone();
         disconnections.mark_unchanged();
-        let messages = pull_messages(&consumer).await?;
+        let puller = Puller::start(
+            &self.client,
+            &self.jetstream,
+            &consumer.cached_info().stream_name,
+            &consumer.cached_info().name,
+        )
+        .await?;
         Ok(Box::new(NatsRequestStream {
-            consumer,
-            messages: Some(messages),
+            puller: Some(puller),
             disconnections,
             cancelled: false,
         }))
     }
 
     async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
-        let headers = to_headers(&reply);
+        let headers = to_headers(&reply)?;
         self.client
             .publish_with_headers(reply_to.to_owned(), headers, reply.body.into())
             .await
-            .map_err(|error| TransportError::disconnected(error.to_string()))?;
+            .map_err(|error| errors::reply_publish(reply_to, &error))?;
         // Ok must mean the server has the reply: the protocol acknowledges the request next.
         self.client
             .flush()
             .await
-            .map_err(|error| TransportError::disconnected(error.to_string()))
+            .map_err(|error| errors::flush(&error))
     }
 }
 
-async fn pull_messages(
-    consumer: &jetstream::consumer::Consumer<pull::Config>,
-) -> Result<pull::Stream, TransportError> {
-    consumer
-        .stream()
-        .max_messages_per_batch(PULL_BATCH)
-        .expires(PULL_EXPIRES)
-        .heartbeat(PULL_EXPIRES / 4)
-        .messages()
-        .await
-        .map_err(|error| TransportError::disconnected(error.to_string()))
-}
-
 struct NatsRequestStream {
-    consumer: jetstream::consumer::Consumer<pull::Config>,
-    messages: Option<pull::Stream>,
+    /// None once the stream has ended (error, disconnection or cancel).
+    puller: Option<Puller>,
     disconnections: watch::Receiver<u64>,
     cancelled: bool,
 }
 
-fn lost() -> TransportError {
-    TransportError::disconnected("NATS connection lost")
+impl NatsRequestStream {
+    /// Ends the stream with `error`; later calls report a disconnection.
+    fn end(&mut self, error: TransportError) -> TransportError {
+        self.puller = None;
+        error
+    }
 }
 
 #[async_trait]
@@ -148,45 +132,28 @@ impl RequestStream for NatsRequestStream {
         }
         loop {
             if self.disconnections.has_changed().unwrap_or(true) {
-                self.messages = None;
-                return Err(lost());
+                return Err(self.end(errors::connection_lost()));
             }
-            let messages = self.messages.as_mut().ok_or_else(lost)?;
+            let puller = self.puller.as_mut().ok_or_else(errors::connection_lost)?;
             let message = tokio::select! {
-                message = messages.next() => message,
-                _ = self.disconnections.changed() => {
-                    self.messages = None;
-                    return Err(lost());
-                }
+                message = puller.next() => message,
+                _ = self.disconnections.changed() => Err(errors::connection_lost()),
             };
             let message = match message {
-                Some(Ok(message)) => message,
-                Some(Err(error)) if error.kind() == pull::MessagesErrorKind::MissingHeartbeat => {
-                    // A late heartbeat on a busy machine, not a lost connection (that comes
-                    // as an event): pull afresh.
-                    tracing::debug!(%error, "pulling again");
-                    self.messages = Some(pull_messages(&self.consumer).await?);
-                    continue;
-                }
-                Some(Err(error)) => {
-                    self.messages = None;
-                    return Err(TransportError::disconnected(error.to_string()));
-                }
-                None => {
-                    self.messages = None;
-                    return Err(TransportError::disconnected("the request consumer ended"));
-                }
+                Ok(message) => message,
+                Err(error) => return Err(self.end(error)),
             };
-            let envelope = to_envelope(message.headers.as_ref(), message.payload.to_vec());
+            let (waited, redelivered) = delivery_info(&message);
+            let envelope = to_envelope(message.headers.as_ref(), message.payload.to_vec(), waited);
             if envelope.is_expired_at(Instant::now()) {
-                // Nobody waits for it any more: take it off the queue unanswered.
+                // What a broker with per-message TTL would have done (nats-server 2.9 has
+                // none): nobody waits for it any more. TERM takes it off the work queue
+                // unanswered; should it fail, the request only comes back after the ack wait
+                // and is skipped again.
                 let _ = message.ack_with(AckKind::Term).await;
+                tracing::debug!("request past its deadline: dropped before handing it out");
                 continue;
             }
-            let redelivered = message
-                .info()
-                .map(|info| info.delivered > 1)
-                .unwrap_or(false);
             let settle = NatsSettle {
                 message: Some(message),
             };
@@ -200,20 +167,40 @@ impl RequestStream for NatsRequestStream {
 
     async fn cancel(&mut self) -> Result<(), TransportError> {
         self.cancelled = true;
-        if let Some(mut messages) = self.messages.take() {
-            // Hand back what was already pulled for us: at most one batch. Draining "until
-            // nothing comes" would loop, since a NAKed message comes straight back.
-            for _ in 0..PULL_BATCH {
-                match tokio::time::timeout(DRAIN_LIMIT, messages.next()).await {
-                    Ok(Some(Ok(message))) => {
-                        let _ = message.ack_with(AckKind::Nak(None)).await;
-                    }
-                    _ => break,
-                }
-            }
+        if let Some(puller) = self.puller.take() {
+            puller.hand_back(DRAIN_LIMIT).await;
         }
         Ok(())
     }
+}
+
+impl Drop for NatsRequestStream {
+    fn drop(&mut self) {
+        // As cancel, without waiting: only an outstanding pull request can bring anything.
+        let Some(puller) = self.puller.take() else {
+            return;
+        };
+        if let (true, Ok(runtime)) = (puller.outstanding(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(puller.hand_back(DRAIN_LIMIT));
+        }
+    }
+}
+
+/// How long the message was in the stream, and whether it was delivered before.
+fn delivery_info(message: &jetstream::Message) -> (Duration, bool) {
+    let Ok(info) = message.info() else {
+        return (Duration::ZERO, false);
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|since| i128::try_from(since.as_nanos()).ok());
+    let waited = now
+        .map(|now| now - info.published.unix_timestamp_nanos())
+        .and_then(|nanos| u64::try_from(nanos).ok())
+        // Negative (this host's clock behind the server's): it did not wait.
+        .map_or(Duration::ZERO, Duration::from_nanos);
+    (waited, info.delivered > 1)
 }
 
 /// Settles one message; dropped unsettled, it asks for prompt redelivery (a NAK) rather than
@@ -222,38 +209,34 @@ struct NatsSettle {
     message: Option<jetstream::Message>,
 }
 
-impl NatsSettle {
-    async fn settle(&mut self, kind: AckKind) -> Result<(), TransportError> {
+#[async_trait]
+impl Settle for NatsSettle {
+    async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
         let Some(message) = self.message.take() else {
             return Ok(());
+        };
+        // A double ack waits for the server to confirm it stored the ack: Ok means the
+        // request will not come back.
+        message
+            .double_ack()
+            .await
+            .map_err(|error| errors::settle(&error))
+    }
+
+    async fn reject(mut self: Box<Self>, requeue: bool) -> Result<(), TransportError> {
+        let Some(message) = self.message.take() else {
+            return Ok(());
+        };
+        // NAK: deliver again now; TERM: never again (a work-queue stream drops it).
+        let kind = if requeue {
+            AckKind::Nak(None)
+        } else {
+            AckKind::Term
         };
         message
             .ack_with(kind)
             .await
-            .map_err(|error| TransportError::disconnected(error.to_string()))
-    }
-}
-
-#[async_trait]
-impl Settle for NatsSettle {
-    async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
-        // A double ack waits for the server's confirmation that the ack was stored.
-        let Some(message) = self.message.take() else {
-            return Ok(());
-        };
-        message
-            .double_ack()
-            .await
-            .map_err(|error| TransportError::disconnected(error.to_string()))
-    }
-
-    async fn reject(mut self: Box<Self>, requeue: bool) -> Result<(), TransportError> {
-        self.settle(if requeue {
-            AckKind::Nak(None)
-        } else {
-            AckKind::Term
-        })
-        .await
+            .map_err(|error| errors::settle(&error))
     }
 }
 
@@ -262,6 +245,7 @@ impl Drop for NatsSettle {
         let (Some(message), Ok(runtime)) =
             (self.message.take(), tokio::runtime::Handle::try_current())
         else {
+            // Without a runtime the ack wait brings it back.
             return;
         };
         runtime.spawn(async move {
