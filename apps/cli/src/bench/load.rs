@@ -1,7 +1,7 @@
 //! The fibrpc run: in-process servers and clients over the chosen transport.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
@@ -10,7 +10,7 @@ use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
 
-use super::report::{Latencies, Measured};
+use super::report::{join_workers, Latencies, Measured};
 use crate::args::{BenchArgs, BenchTransport, ReplyToMode};
 
 /// Connections for the run: one per server, one per client.
@@ -136,13 +136,10 @@ pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
                 .map_err(|error| error.to_string())?,
         );
     }
-    if clients.is_empty() {
-        return Err("--clients must be at least 1".to_owned());
-    }
 
     let expected = Arc::new(fibrpc_domain::fib(args.n));
     drive(args, &clients, &expected, args.warmup, None).await?;
-    let progress = super::progress(args.calls);
+    let progress = super::progress::bar(args.calls);
     let measured = drive(args, &clients, &expected, args.calls, progress.as_ref()).await?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
@@ -169,27 +166,42 @@ async fn drive(
 ) -> Result<Measured, String> {
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(OnceLock::new());
+    let concurrency = args.concurrency.max(1);
+    // Made before the clock starts: the run measures calls, not allocations.
+    let shares: Vec<_> = (0..concurrency)
+        .map(|_| Latencies::for_worker(calls, concurrency))
+        .collect();
     let started = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency.max(1))
-        .map(|worker| {
+    let workers: Vec<_> = shares
+        .into_iter()
+        .enumerate()
+        .map(|(worker, mut latencies)| {
             let client = clients[worker % clients.len()].clone();
-            let (next, errors, expected, n, progress) = (
+            let (next, errors, first_error, expected, n, progress) = (
                 next.clone(),
                 errors.clone(),
+                first_error.clone(),
                 expected.clone(),
                 args.n,
                 progress.cloned(),
             );
-            let latencies = Latencies::new();
             tokio::spawn(async move {
-                let mut latencies = latencies?;
+                // Each worker takes the next call number until all are taken: the run is
+                // bounded by `calls`, and each call by the client's timeout.
                 while next.fetch_add(1, Ordering::Relaxed) < calls {
                     let began = Instant::now();
-                    match client.call(n).await {
-                        Ok(value) if value == *expected => latencies.record(began.elapsed()),
-                        _ => {
-                            errors.fetch_add(1, Ordering::Relaxed);
+                    let failure = match client.call(n).await {
+                        Ok(value) if value == *expected => {
+                            latencies.record(began.elapsed());
+                            None
                         }
+                        Ok(_) => Some(format!("wrong answer for fib({n})")),
+                        Err(error) => Some(error.to_string()),
+                    };
+                    if let Some(failure) = failure {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        let _ = first_error.set(failure);
                     }
                     if let Some(bar) = &progress {
                         bar.inc(1);
@@ -199,15 +211,8 @@ async fn drive(
             })
         })
         .collect();
-    let mut all = Latencies::new()?;
-    for worker in workers {
-        if let Ok(latencies) = worker.await {
-            all.merge(&latencies?);
-        }
-    }
-    Ok(Measured::new(
-        all,
-        started.elapsed(),
-        errors.load(Ordering::Relaxed),
-    ))
+    let (all, elapsed) = join_workers(workers, started).await?;
+    let mut measured = Measured::new(&all, elapsed, errors.load(Ordering::Relaxed))?;
+    measured.first_error = first_error.get().cloned();
+    Ok(measured)
 }
