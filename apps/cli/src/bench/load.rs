@@ -4,14 +4,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
+use fibrpc_amqp::AmqpTransport;
 use fibrpc_in_memory::InMemoryBroker;
-use fibrpc_nats::{NatsConfig, NatsTransport};
+use fibrpc_nats::NatsTransport;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
 
 use super::report::{join_workers, Latencies, Measured};
-use crate::args::{BenchArgs, BenchTransport, ReplyToMode};
+use crate::args::{BenchArgs, BenchTransport};
+use crate::transport::{self, AdminTransport};
 
 /// Connections for the run: one per server, one per client.
 struct Transports {
@@ -51,7 +52,6 @@ impl Transports {
 }
 
 async fn connect(args: &BenchArgs, queue: &str) -> Result<Transports, String> {
-    let owned_queue = queue.to_owned();
     match args.transport {
         BenchTransport::Memory => {
             let broker = InMemoryBroker::new();
@@ -59,48 +59,34 @@ async fn connect(args: &BenchArgs, queue: &str) -> Result<Transports, String> {
             Transports::open_each(args, || async { Ok(broker.connect()) }).await
         }
         BenchTransport::Amqp => {
-            let config = AmqpConfig {
-                url: args.urls.amqp_url.clone(),
-                reply_queue: match args.reply_to {
-                    ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
-                    ReplyToMode::Direct => ReplyQueueMode::Direct,
-                },
-                ..AmqpConfig::default()
-            };
-            let admin = AmqpTransport::connect(config.clone())
-                .await
-                .map_err(|error| error.to_string())?;
-            admin
-                .declare_request_queue(queue)
-                .await
-                .map_err(|error| error.to_string())?;
-            let mut transports =
-                Transports::open_each(args, || AmqpTransport::connect(config.clone())).await?;
-            transports.cleanup = Some(Box::pin(async move {
-                let _ = admin.delete_queue(&owned_queue).await;
-            }));
-            Ok(transports)
+            let config = transport::amqp_config(&args.urls, args.reply_to, None)?;
+            connect_broker::<AmqpTransport>(args, queue, config).await
         }
         BenchTransport::Nats => {
-            let config = NatsConfig {
-                url: args.urls.nats_url.clone(),
-                ..NatsConfig::default()
-            };
-            let admin = NatsTransport::connect(config.clone())
-                .await
-                .map_err(|error| error.to_string())?;
-            admin
-                .declare_request_queue(queue)
-                .await
-                .map_err(|error| error.to_string())?;
-            let mut transports =
-                Transports::open_each(args, || NatsTransport::connect(config.clone())).await?;
-            transports.cleanup = Some(Box::pin(async move {
-                let _ = admin.delete_queue(&owned_queue).await;
-            }));
-            Ok(transports)
+            connect_broker::<NatsTransport>(args, queue, transport::nats_config(&args.urls)).await
         }
     }
+}
+
+/// Declares the run's queue, opens the connections, and arranges for the queue's removal.
+async fn connect_broker<T: AdminTransport>(
+    args: &BenchArgs,
+    queue: &str,
+    config: T::Config,
+) -> Result<Transports, String> {
+    let admin = T::open(config.clone())
+        .await
+        .map_err(|error| error.to_string())?;
+    admin
+        .declare(queue)
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut transports = Transports::open_each(args, || T::open(config.clone())).await?;
+    let queue = queue.to_owned();
+    transports.cleanup = Some(Box::pin(async move {
+        let _ = admin.delete(&queue).await;
+    }));
+    Ok(transports)
 }
 
 pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
