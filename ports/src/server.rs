@@ -48,6 +48,34 @@ pub trait RequestStream: Send {
 pub trait Settle: Send {
     async fn ack(self: Box<Self>) -> Result<(), TransportError>;
     async fn reject(self: Box<Self>, requeue: bool) -> Result<(), TransportError>;
+
+    /// Whether this adapter can send a reply along the request's own path; see
+    /// [`reply_before_settling`](Self::reply_before_settling).
+    fn can_reply_before_settling(&self) -> bool {
+        false
+    }
+
+    /// Sends `reply` to `reply_to` along the path this request came by, so that the broker
+    /// holds the reply before it sees this request's settlement, without waiting for the
+    /// broker to confirm the reply. Called only when
+    /// [`can_reply_before_settling`](Self::can_reply_before_settling) says so; otherwise the
+    /// protocol sends the reply with [`ReplyTransport::send_reply`] and settles only once
+    /// that returned.
+    ///
+    /// An adapter that implements it MUST guarantee that the broker takes the reply before
+    /// the settlement that follows (one AMQP channel's methods are handled in order, say), so
+    /// that a request is never acknowledged with its reply lost. It MAY drop a reply whose
+    /// address no longer exists without telling (the caller is gone).
+    async fn reply_before_settling(
+        &mut self,
+        reply_to: &str,
+        reply: Envelope,
+    ) -> Result<(), TransportError> {
+        let _ = (reply_to, reply);
+        Err(TransportError::Refused {
+            reason: "this adapter has no reply path of its own".to_owned(),
+        })
+    }
 }
 
 /// A request handed to the server, to be settled exactly once.
@@ -68,6 +96,22 @@ impl IncomingRequest {
             envelope,
             redelivered,
             settle,
+        }
+    }
+
+    /// Sends the reply to this request: along the request's own path where the adapter has
+    /// one (see [`Settle::reply_before_settling`]), else through `replies`. Either way, once
+    /// this returns `Ok` the request may be acknowledged without its reply being lost.
+    pub async fn send_reply(
+        &mut self,
+        replies: &dyn ReplyTransport,
+        reply_to: &str,
+        reply: Envelope,
+    ) -> Result<(), TransportError> {
+        if self.settle.can_reply_before_settling() {
+            self.settle.reply_before_settling(reply_to, reply).await
+        } else {
+            replies.send_reply(reply_to, reply).await
         }
     }
 

@@ -1,6 +1,9 @@
 //! The client side: publishing requests and the reply queue.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use async_trait::async_trait;
 use fibrpc_ports::{Envelope, ReplyInbox, RequestTransport, TransportError};
@@ -9,8 +12,9 @@ use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
+use lapin::types::ShortString;
 use lapin::{Channel, Confirmation, Consumer};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::errors::translate;
 use crate::properties::{to_envelope, to_properties};
@@ -28,7 +32,7 @@ impl RequestTransport for AmqpTransport {
         // requests on it: each inbox gets a channel of its own, which then carries requests.
         let channel = match mode {
             ReplyQueueMode::Exclusive => live.publisher.clone(),
-            ReplyQueueMode::Direct => live.open_confirmed_channel().await?,
+            ReplyQueueMode::Direct => Arc::new(live.open_confirmed_channel().await?),
         };
         let address = match mode {
             ReplyQueueMode::Exclusive => {
@@ -90,13 +94,14 @@ impl RequestTransport for AmqpTransport {
 /// Publishes to the default exchange, `mandatory`, and waits for the broker's confirm: an
 /// unroutable message comes back inside the confirm, which makes it `NoSuchQueue`.
 ///
-/// The publish runs in a task of its own because a caller may give up half-way (its deadline
-/// passes): lapin keeps state for a publish whose confirm future is dropped, so abandoned
-/// publishes would leak memory without bound. The task always sees its confirm through,
-/// holding one of the connection's slots for unconfirmed publishes until then.
+/// A caller may stop waiting half-way (its reply came first, or its deadline passed). lapin
+/// keeps state for every publish whose confirm future is dropped unresolved, so abandoned
+/// publishes would leak memory without bound: the publish is a [`ConfirmedPublish`], which
+/// hands itself to a task of its own when dropped unfinished. Until its confirm it holds one
+/// of the connection's slots for unconfirmed publishes.
 pub(crate) async fn publish(
     unconfirmed: &Arc<Semaphore>,
-    channel: &Channel,
+    channel: &Arc<Channel>,
     queue: &str,
     envelope: Envelope,
 ) -> Result<(), TransportError> {
@@ -113,35 +118,81 @@ pub(crate) async fn publish(
         mandatory: !queue.starts_with(DIRECT_REPLY_TO),
         ..Default::default()
     };
-    let (channel, queue) = (channel.clone(), queue.to_owned());
-    let publishing = tokio::spawn(async move {
-        let _slot = slot;
-        let confirm = channel
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                options,
-                &envelope.body,
-                properties,
-            )
+    let channel = channel.clone();
+    let routing_key: ShortString = queue.into();
+    let publishing = async move {
+        channel
+            .basic_publish("".into(), routing_key, options, &envelope.body, properties)
+            .await?
             .await
-            .map_err(|error| translate(&error, &queue))?;
-        match confirm.await.map_err(|error| translate(&error, &queue))? {
-            Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
-            Confirmation::Ack(Some(_returned)) => Err(TransportError::NoSuchQueue { queue }),
-            Confirmation::Nack(_) => Err(TransportError::Refused {
-                reason: format!("the broker did not accept the message for {queue:?}"),
-            }),
-        }
-    });
-    publishing
+    };
+    let confirmation = ConfirmedPublish::new(publishing, slot)
         .await
-        .map_err(|error| TransportError::disconnected(format!("publishing stopped: {error}")))?
+        .map_err(|error| translate(&error, queue))?;
+    match confirmation {
+        Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
+        Confirmation::Ack(Some(_returned)) => Err(TransportError::NoSuchQueue {
+            queue: queue.to_owned(),
+        }),
+        Confirmation::Nack(_) => Err(TransportError::Refused {
+            reason: format!("the broker did not accept the message for {queue:?}"),
+        }),
+    }
+}
+
+type Publishing = Pin<Box<dyn Future<Output = Result<Confirmation, lapin::Error>> + Send>>;
+
+/// A publish and its confirm that run to the end even when nobody waits for them any more.
+struct ConfirmedPublish {
+    publishing: Option<Publishing>,
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+impl ConfirmedPublish {
+    fn new(
+        publishing: impl Future<Output = Result<Confirmation, lapin::Error>> + Send + 'static,
+        slot: OwnedSemaphorePermit,
+    ) -> Self {
+        Self {
+            publishing: Some(Box::pin(publishing)),
+            slot: Some(slot),
+        }
+    }
+}
+
+impl Future for ConfirmedPublish {
+    type Output = Result<Confirmation, lapin::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(publishing) = self.publishing.as_mut() else {
+            return Poll::Ready(Err(lapin::ErrorKind::FutureCompleted.into()));
+        };
+        let outcome = ready!(publishing.as_mut().poll(cx));
+        self.publishing = None;
+        self.slot = None;
+        Poll::Ready(outcome)
+    }
+}
+
+impl Drop for ConfirmedPublish {
+    fn drop(&mut self) {
+        let (Some(publishing), Ok(runtime)) = (
+            self.publishing.take(),
+            tokio::runtime::Handle::try_current(),
+        ) else {
+            return;
+        };
+        let slot = self.slot.take();
+        runtime.spawn(async move {
+            let _ = publishing.await;
+            drop(slot);
+        });
+    }
 }
 
 struct AmqpReplyInbox {
     address: String,
-    channel: Channel,
+    channel: Arc<Channel>,
     consumer: Option<Consumer>,
     /// The channel is this inbox's alone (direct reply-to) and closes with it.
     owns_channel: bool,

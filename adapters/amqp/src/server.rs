@@ -1,5 +1,6 @@
 //! The server side: consuming the request queue, settling requests, publishing replies.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,8 +9,8 @@ use fibrpc_ports::{
 };
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    BasicRejectOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
+    BasicPublishOptions, BasicQosOptions, BasicRejectOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::Acker;
@@ -17,7 +18,7 @@ use lapin::{Channel, Consumer};
 
 use crate::client::publish;
 use crate::errors::translate;
-use crate::properties::to_envelope;
+use crate::properties::{to_envelope, to_properties};
 use crate::AmqpTransport;
 
 /// How long a cancelled consumer is given to hand back what the broker had already sent it.
@@ -33,7 +34,7 @@ impl ReplyTransport for AmqpTransport {
         let live = self.link.live().await?;
         // A channel per consumer: its prefetch window is its own, and an error on it (a
         // conflicting declare) does not close the publishing channel.
-        let channel = live.open_channel().await?;
+        let channel = Arc::new(live.open_channel().await?);
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
@@ -87,7 +88,7 @@ pub(crate) async fn declare_request_queue(
 }
 
 struct AmqpRequestStream {
-    channel: Channel,
+    channel: Arc<Channel>,
     consumer: Option<Consumer>,
     cancelled: bool,
 }
@@ -154,7 +155,7 @@ impl Drop for AmqpRequestStream {
 /// Stops the consumer, then returns to the queue the requests the broker had already sent
 /// it (up to the prefetch) that were never handed out.
 async fn cancel_and_hand_back(
-    channel: Channel,
+    channel: Arc<Channel>,
     mut consumer: Consumer,
 ) -> Result<(), TransportError> {
     let cancelled = channel
@@ -179,7 +180,7 @@ struct AmqpSettle {
     acker: Option<Acker>,
     /// Keeps the channel open while the request is out, even after the stream is cancelled
     /// and dropped: closing it would requeue the request, and its ack could not be sent.
-    channel: Channel,
+    channel: Arc<Channel>,
 }
 
 impl AmqpSettle {
@@ -212,6 +213,34 @@ impl Settle for AmqpSettle {
     async fn reject(mut self: Box<Self>, requeue: bool) -> Result<(), TransportError> {
         self.settle(async |acker| acker.reject(BasicRejectOptions { requeue }).await)
             .await
+    }
+
+    fn can_reply_before_settling(&self) -> bool {
+        true
+    }
+
+    /// Publishes the reply on the channel that delivered the request, where the ack will
+    /// follow: RabbitMQ handles one channel's methods in order, so it has routed the reply
+    /// before it sees the ack, and no publisher confirm is needed (the consumer channel is
+    /// not in confirm mode). Not `mandatory`: a reply to a caller that has gone is dropped
+    /// by the broker, and without confirms lapin would keep every returned one.
+    async fn reply_before_settling(
+        &mut self,
+        reply_to: &str,
+        reply: Envelope,
+    ) -> Result<(), TransportError> {
+        let properties = to_properties(&reply)?;
+        self.channel
+            .basic_publish(
+                "".into(),
+                reply_to.into(),
+                BasicPublishOptions::default(),
+                &reply.body,
+                properties,
+            )
+            .await
+            .map(drop)
+            .map_err(|error| translate(&error, reply_to))
     }
 }
 

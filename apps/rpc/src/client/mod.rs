@@ -176,7 +176,7 @@ impl RpcClient {
             .ok_or_else(|| TransportError::disconnected("no reply address"))?;
 
         let correlation_id = uuid::Uuid::new_v4().to_string();
-        let (_entry, reply) = inner
+        let (_entry, mut reply) = inner
             .pending
             .register(correlation_id.clone(), reply_to.generation)?;
         let request = Envelope {
@@ -186,14 +186,19 @@ impl RpcClient {
             deadline: Some(deadline.into_std()),
             body: inner.config.codec.encode_request(FibRequest { n }),
         };
-        inner
-            .transport
-            .send_request(&inner.config.queue, request)
-            .await?;
-
-        let reply = reply
-            .await
-            .map_err(|_| TransportError::disconnected("reply loop ended"))??;
+        // The reply can come before the broker's word that it took the request (a publisher
+        // confirm, say): a reply proves it did, so the call does not wait for that word. A
+        // refusal (no such queue, a negative confirm) that comes first fails the call at once.
+        let sending = inner.transport.send_request(&inner.config.queue, request);
+        let replied = tokio::select! {
+            biased;
+            sent = sending => {
+                sent?;
+                reply.await
+            }
+            replied = &mut reply => replied,
+        };
+        let reply = replied.map_err(|_| TransportError::disconnected("reply loop ended"))??;
         let codec = Codec::for_content_type(reply.content_type.as_deref()).map_err(|error| {
             CallError::BadReply {
                 reason: error.to_string(),

@@ -36,7 +36,7 @@ impl Handler {
         }
     }
 
-    pub(super) async fn handle(&self, request: IncomingRequest) {
+    pub(super) async fn handle(&self, mut request: IncomingRequest) {
         let envelope = &request.envelope;
         let correlation_id = envelope.correlation_id.clone().unwrap_or_default();
         let Some(reply_to) = envelope.reply_to.clone() else {
@@ -60,7 +60,10 @@ impl Handler {
             deadline: None,
             body,
         };
-        match self.transport.send_reply(&reply_to, reply).await {
+        match request
+            .send_reply(self.transport.as_ref(), &reply_to, reply)
+            .await
+        {
             Ok(()) => {
                 let counter = if failed {
                     &self.stats.error_replies

@@ -26,6 +26,9 @@ fn text_request(reply_to: Option<&str>, body: &str) -> Envelope {
 /// A settle mock that expects exactly one ack (in `sequence`, if given) and announces it.
 fn acked_once(done: &Arc<Notify>, sequence: Option<&mut Sequence>) -> MockSettle {
     let mut settle = MockSettle::new();
+    settle
+        .expect_can_reply_before_settling()
+        .return_const(false);
     let done = done.clone();
     let ack = settle.expect_ack().times(1).returning(move || {
         done.notify_one();
@@ -99,6 +102,38 @@ async fn replies_to_the_callers_address_then_acknowledges() {
 }
 
 #[tokio::test]
+async fn a_reply_goes_along_the_requests_own_path_where_the_adapter_has_one() {
+    let done = Arc::new(Notify::new());
+    let mut sequence = Sequence::new();
+    let mut transport = MockReplyTransport::new();
+    transport.expect_send_reply().never();
+    let mut settle = MockSettle::new();
+    settle.expect_can_reply_before_settling().return_const(true);
+    settle
+        .expect_reply_before_settling()
+        .withf(|reply_to, reply| reply_to == "client-q" && reply.body == b"832040")
+        .times(1)
+        .in_sequence(&mut sequence)
+        .returning(|_, _| Ok(()));
+    let acked = done.clone();
+    settle
+        .expect_ack()
+        .times(1)
+        .in_sequence(&mut sequence)
+        .returning(move || {
+            acked.notify_one();
+            Ok(())
+        });
+    settle.expect_reject().never();
+    let request = IncomingRequest::new(
+        text_request(Some("client-q"), "30"),
+        false,
+        Box::new(settle),
+    );
+    serve(transport, vec![request], done).await;
+}
+
+#[tokio::test]
 async fn a_request_without_reply_to_is_acknowledged_unanswered() {
     let done = Arc::new(Notify::new());
     let mut transport = MockReplyTransport::new();
@@ -160,6 +195,9 @@ async fn a_reply_lost_with_the_connection_leaves_the_request_for_redelivery() {
             Err(TransportError::disconnected("test"))
         });
     let mut settle = MockSettle::new();
+    settle
+        .expect_can_reply_before_settling()
+        .return_const(false);
     settle.expect_ack().never();
     settle.expect_reject().never();
     let request = IncomingRequest::new(text_request(Some("c"), "3"), false, Box::new(settle));
@@ -186,6 +224,9 @@ async fn every_request_of_a_burst_is_answered_once() {
     let requests = (0..20)
         .map(|n| {
             let mut settle = MockSettle::new();
+            settle
+                .expect_can_reply_before_settling()
+                .return_const(false);
             let (acks, done) = (acks.clone(), done.clone());
             settle.expect_ack().times(1).returning(move || {
                 if acks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 19 {
