@@ -1,4 +1,5 @@
-//! The server side: consuming the request queue, settling requests, publishing replies.
+//! The server side: consuming the request queue (declared only if missing, see `queue`),
+//! settling requests, publishing replies.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use fibrpc_ports::{
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    BasicRejectOptions, QueueDeclareOptions,
+    BasicRejectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::Acker;
@@ -18,6 +19,7 @@ use lapin::{Channel, Consumer};
 use crate::client::publish;
 use crate::errors::translate;
 use crate::properties::to_envelope;
+use crate::queue::ensure_request_queue;
 use crate::AmqpTransport;
 
 /// How long a cancelled consumer is given to hand back what the broker had already sent it.
@@ -31,14 +33,14 @@ impl ReplyTransport for AmqpTransport {
         prefetch: u16,
     ) -> Result<Box<dyn RequestStream>, TransportError> {
         let live = self.link.live().await?;
-        // A channel per consumer: its prefetch window is its own, and an error on it (a
-        // conflicting declare) does not close the publishing channel.
+        let found = ensure_request_queue(&live, queue, &self.config().request_queue).await?;
+        // A channel per consumer: its prefetch window is its own, and an error on it does not
+        // close the publishing channel.
         let channel = live.open_channel().await?;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
             .map_err(|error| translate(&error, queue))?;
-        declare_request_queue(&channel, queue, self.config().durable_queues).await?;
         let consumer = channel
             .basic_consume(
                 queue.into(),
@@ -48,7 +50,7 @@ impl ReplyTransport for AmqpTransport {
             )
             .await
             .map_err(|error| translate(&error, queue))?;
-        tracing::debug!(%queue, prefetch, "consuming requests");
+        tracing::debug!(%queue, ?found, prefetch, "consuming requests");
         Ok(Box::new(AmqpRequestStream {
             channel,
             consumer: Some(consumer),
@@ -66,24 +68,6 @@ impl ReplyTransport for AmqpTransport {
         )
         .await
     }
-}
-
-/// The tutorial declares `rpc_queue` non-durable, non-exclusive, not auto-deleted; the same
-/// arguments let both kinds of server share one queue.
-pub(crate) async fn declare_request_queue(
-    channel: &Channel,
-    queue: &str,
-    durable: bool,
-) -> Result<(), TransportError> {
-    let options = QueueDeclareOptions {
-        durable,
-        ..Default::default()
-    };
-    channel
-        .queue_declare(queue.into(), options, FieldTable::default())
-        .await
-        .map(|_| ())
-        .map_err(|error| translate(&error, queue))
 }
 
 struct AmqpRequestStream {
