@@ -81,6 +81,9 @@ impl Foreign {
     }
 }
 
+/// Queue arguments, as a declare carries them.
+type Arguments = Vec<(&'static str, AMQPValue)>;
+
 fn text(value: &str) -> AMQPValue {
     AMQPValue::LongString(value.into())
 }
@@ -121,7 +124,7 @@ async fn an_existing_queue_is_consumed_as_it_is_whatever_its_kind_and_arguments(
     };
     let foreign = Foreign::open(&url).await;
     // A server with the default spec (the tutorial's classic queue) meets each of these.
-    let kinds: [(&str, bool, Vec<(&str, AMQPValue)>); 4] = [
+    let kinds: [(&str, bool, Arguments); 4] = [
         ("durable-classic", true, vec![]),
         ("quorum", true, vec![quorum()]),
         (
@@ -229,7 +232,9 @@ async fn an_invalid_spec_is_refused_before_the_broker_sees_it() {
     let queue = unique("fibrpc-amqp-test-invalid");
     let refused = transport.declare_request_queue(&queue).await.unwrap_err();
     assert!(
-        refused.to_string().contains("delivery limit needs a quorum queue"),
+        refused
+            .to_string()
+            .contains("delivery limit needs a quorum queue"),
         "{refused}"
     );
     // Nothing was declared.
