@@ -146,6 +146,23 @@ fn a_request_that_keeps_killing_its_servers_ends_in_the_dead_letter_queue() {
 }
 
 #[test]
+fn a_caller_declares_no_request_queue() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let broker = Broker::open();
+    let queue = unique_queue("nobody-serves");
+    for reply_to in ["exclusive", "direct"] {
+        let mut call = fibrpc();
+        call.args(["call", "--queue", &queue, "--reply-to", reply_to, "30"]);
+        let output = run(call);
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains("no such queue"), "{reply_to}");
+    }
+    assert!(!broker.exists(&queue), "a caller declared {queue}");
+}
+
+#[test]
 fn a_failing_serve_prints_one_error_line_and_no_lapin_log() {
     if !rabbitmq_available() {
         return;
