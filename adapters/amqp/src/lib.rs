@@ -20,6 +20,7 @@
 //! cannot be re-declared. Instead, the first operation after a loss opens a new connection.
 //! Depends on the ports, lapin, tokio, futures-util (consumer streams) and tracing only.
 
+mod acks;
 pub mod baseline;
 mod client;
 mod config;

@@ -10,13 +10,14 @@ use fibrpc_ports::{
 };
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
-    BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions, BasicRejectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::Acker;
 use lapin::{Channel, Consumer};
 
+use crate::acks::Acks;
 use crate::client::publish;
 use crate::connection::Live;
 use crate::errors::translate;
@@ -75,7 +76,8 @@ impl ReplyTransport for AmqpTransport {
 }
 
 struct AmqpRequestStream {
-    channel: Arc<Channel>,
+    /// The consumer's channel and the acks sent on it.
+    acks: Arc<Acks>,
     consumer: Option<Consumer>,
     cancelled: bool,
 }
@@ -95,9 +97,11 @@ impl RequestStream for AmqpRequestStream {
         match consumer.next().await {
             Some(Ok(delivery)) => {
                 let envelope = to_envelope(&delivery.properties, delivery.data);
+                self.acks.delivered(delivery.delivery_tag);
                 let settle = AmqpSettle {
                     acker: Some(delivery.acker),
-                    channel: self.channel.clone(),
+                    tag: delivery.delivery_tag,
+                    acks: self.acks.clone(),
                 };
                 Ok(IncomingRequest::new(
                     envelope,
@@ -119,7 +123,7 @@ impl RequestStream for AmqpRequestStream {
     async fn cancel(&mut self) -> Result<(), TransportError> {
         self.cancelled = true;
         match self.consumer.take() {
-            Some(consumer) => cancel_and_hand_back(self.channel.clone(), consumer).await,
+            Some(consumer) => cancel_and_hand_back(self.acks.channel().clone(), consumer).await,
             None => Ok(()),
         }
     }
@@ -132,7 +136,7 @@ impl Drop for AmqpRequestStream {
         else {
             return;
         };
-        let channel = self.channel.clone();
+        let channel = self.acks.channel().clone();
         runtime.spawn(async move {
             let _ = cancel_and_hand_back(channel, consumer).await;
         });
@@ -185,7 +189,7 @@ async fn consume(
         .await
         .map_err(|error| translate(&error, queue))?;
     Ok(Box::new(AmqpRequestStream {
-        channel,
+        acks: Arc::new(Acks::new(channel)),
         consumer: Some(consumer),
         cancelled: false,
     }))
@@ -193,41 +197,54 @@ async fn consume(
 
 /// Settles one delivery; dropped unsettled, it sends the request back to the queue.
 struct AmqpSettle {
+    /// lapin's handle for this delivery, for a reject or nack; None once settled.
     acker: Option<Acker>,
-    /// Keeps the channel open while the request is out, even after the stream is cancelled
-    /// and dropped: closing it would requeue the request, and its ack could not be sent.
-    channel: Arc<Channel>,
+    tag: u64,
+    /// Acks go through the channel's batches. Also keeps the channel open while the request
+    /// is out, even after the stream is cancelled and dropped: closing it would requeue the
+    /// request, and its ack could not be sent.
+    acks: Arc<Acks>,
 }
 
 impl AmqpSettle {
-    async fn settle(
+    /// Settles the delivery alone (a reject or nack), then lets the channel's batches of acks
+    /// go past it.
+    async fn settle_alone(
         &mut self,
         how: impl AsyncFnOnce(Acker) -> Result<bool, lapin::Error>,
     ) -> Result<(), TransportError> {
         let Some(acker) = self.acker.take() else {
             return Ok(());
         };
-        // lapin answers `false` when the channel closed under the delivery: the broker will
-        // deliver the request again, so it was not settled.
-        match how(acker).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(TransportError::disconnected(
-                "the request's channel closed; the broker will deliver it again",
-            )),
-            Err(error) => Err(translate(&error, "")),
-        }
+        let outcome = settled(how(acker).await);
+        self.acks.settled_alone(self.tag);
+        outcome
+    }
+}
+
+/// lapin answers `false` when the channel closed under the delivery: the broker will deliver
+/// the request again, so it was not settled.
+fn settled(outcome: Result<bool, lapin::Error>) -> Result<(), TransportError> {
+    match outcome {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(TransportError::disconnected(
+            "the request's channel closed; the broker will deliver it again",
+        )),
+        Err(error) => Err(translate(&error, "")),
     }
 }
 
 #[async_trait]
 impl Settle for AmqpSettle {
     async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
-        self.settle(async |acker| acker.ack(BasicAckOptions::default()).await)
-            .await
+        if self.acker.take().is_none() {
+            return Ok(());
+        }
+        self.acks.ack(self.tag).await
     }
 
     async fn reject(mut self: Box<Self>, requeue: bool) -> Result<(), TransportError> {
-        self.settle(async |acker| acker.reject(BasicRejectOptions { requeue }).await)
+        self.settle_alone(async |acker| acker.reject(BasicRejectOptions { requeue }).await)
             .await
     }
 
@@ -238,15 +255,18 @@ impl Settle for AmqpSettle {
     /// Publishes the reply on the channel that delivered the request, where the ack will
     /// follow: RabbitMQ handles one channel's methods in order, so it has routed the reply
     /// before it sees the ack, and no publisher confirm is needed (the consumer channel is
-    /// not in confirm mode). Not `mandatory`: a reply to a caller that has gone is dropped
-    /// by the broker, and without confirms lapin would keep every returned one.
+    /// not in confirm mode). Returns once the reply is written: lapin sends queued acks ahead
+    /// of queued publishes, so an ack queued earlier could overtake it. Not `mandatory`: a
+    /// reply to a caller that has gone is dropped by the broker, and without confirms lapin
+    /// would keep every returned one.
     async fn reply_before_settling(
         &mut self,
         reply_to: &str,
         reply: Envelope,
     ) -> Result<(), TransportError> {
         let properties = to_properties(&reply)?;
-        self.channel
+        self.acks
+            .channel()
             .basic_publish(
                 "".into(),
                 reply_to.into(),
@@ -267,14 +287,14 @@ impl Drop for AmqpSettle {
             // Without a runtime, the channel closing when its last handle goes requeues it.
             return;
         };
-        let channel = self.channel.clone();
+        let (acks, tag) = (self.acks.clone(), self.tag);
         runtime.spawn(async move {
             let requeue = BasicNackOptions {
                 requeue: true,
                 ..Default::default()
             };
             let _ = acker.nack(requeue).await;
-            drop(channel);
+            acks.settled_alone(tag);
         });
     }
 }
