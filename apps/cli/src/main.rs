@@ -2,6 +2,8 @@
 //! `fibrpc-rpc`, and maps the outcome to an exit code.
 
 mod args;
+mod bare;
+mod bare_echo;
 mod bench;
 mod call;
 mod demo;
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Call(args) => call::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BareEcho(args) => bare_echo::run(args).await,
         }
     });
     match outcome {
@@ -47,7 +50,7 @@ fn fail(message: &str) -> ExitCode {
 fn init_logging(command: &Command) {
     // lapin warns of every returned message, which fibrpc already reports as `NoSuchQueue`.
     let default = match command {
-        Command::Serve(_) => "info,lapin=error",
+        Command::Serve(_) | Command::BareEcho(_) => "info,lapin=error",
         _ => "warn,lapin=error",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
