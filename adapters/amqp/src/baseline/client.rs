@@ -22,8 +22,6 @@ use crate::errors::translate;
 /// How long a call waits for its reply.
 const CALL_LIMIT: Duration = Duration::from_secs(30);
 
-type UuidMap = Mutex<std::collections::HashMap<String, oneshot::Sender<Vec<u8>>>>;
-
 /// A client with its own connection. Cheap to clone; clones share the connection and the
 /// reply queue.
 #[derive(Clone)]
@@ -39,8 +37,6 @@ struct Inner {
     reply_queue: ShortString,
     routes: Arc<Routes>,
     router: JoinHandle<()>,
-    /// Measurement only (docs/performance.md): FIBRPC_BARE_CLIENT=map routes by uuid.
-    map: Option<Arc<UuidMap>>,
 }
 
 impl Drop for Inner {
@@ -104,12 +100,7 @@ impl BareClient {
             .await
             .map_err(|error| translate(&error, reply_queue.as_str()))?;
         let routes = Arc::new(Routes::new(max_in_flight.max(1)));
-        let map = (std::env::var("FIBRPC_BARE_CLIENT").as_deref() == Ok("map"))
-            .then(|| Arc::new(Mutex::new(std::collections::HashMap::new())));
-        let router = match &map {
-            None => tokio::spawn(route(replies, routes.clone())),
-            Some(map) => tokio::spawn(route_map(replies, map.clone())),
-        };
+        let router = tokio::spawn(route(replies, routes.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
                 connection: Some(connection),
@@ -118,7 +109,6 @@ impl BareClient {
                 reply_queue,
                 routes,
                 router,
-                map,
             }),
         })
     }
@@ -131,31 +121,6 @@ impl BareClient {
     /// `mandatory` here).
     pub async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         let inner = &*self.inner;
-        if let Some(map) = &inner.map {
-            let id = uuid::Uuid::new_v4().to_string();
-            let (sender, reply) = oneshot::channel();
-            lock(map).insert(id.clone(), sender);
-            let properties = BasicProperties::default()
-                .with_reply_to(inner.reply_queue.clone())
-                .with_correlation_id(id.clone().into());
-            inner
-                .channel
-                .basic_publish(
-                    "".into(),
-                    inner.queue.clone(),
-                    BasicPublishOptions::default(),
-                    body,
-                    properties,
-                )
-                .await
-                .map_err(|error| translate(&error, inner.queue.as_str()))?;
-            let outcome = tokio::time::timeout(CALL_LIMIT, reply).await;
-            lock(map).remove(&id);
-            return match outcome {
-                Ok(Ok(body)) => Ok(body),
-                _ => Err(TransportError::disconnected("no reply")),
-            };
-        }
         let (ticket, reply) = inner.routes.register().await?;
         let properties = BasicProperties::default()
             .with_reply_to(inner.reply_queue.clone())
@@ -191,18 +156,6 @@ async fn route(mut replies: Consumer, routes: Arc<Routes>) {
     }
     // The consumer ended: wake every waiting caller with an error.
     routes.close();
-}
-
-/// Variant: replies routed through one mutex-guarded map of uuid correlation ids.
-async fn route_map(mut replies: Consumer, map: Arc<UuidMap>) {
-    while let Some(Ok(delivery)) = replies.next().await {
-        if let Some(id) = delivery.properties.correlation_id() {
-            let waiter = lock(&map).remove(id.as_str());
-            if let Some(waiter) = waiter {
-                let _ = waiter.send(delivery.data);
-            }
-        }
-    }
 }
 
 /// The callers waiting for replies, one slot each.

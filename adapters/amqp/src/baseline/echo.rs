@@ -64,12 +64,7 @@ impl BareEcho {
             .await
             .map_err(|error| translate(&error, queue))?;
         let echoed = Arc::new(AtomicU64::new(0));
-        // Measurement only (docs/performance.md): FIBRPC_BARE_ECHO picks the variant.
-        let serving = match std::env::var("FIBRPC_BARE_ECHO").as_deref() {
-            Ok("spawn") => tokio::spawn(spawn_per_delivery(channel, consumer, echoed.clone())),
-            Ok("concurrent") => tokio::spawn(concurrent(channel, consumer, echoed.clone())),
-            _ => tokio::spawn(echo(channel, consumer, echoed.clone())),
-        };
+        let serving = tokio::spawn(echo(channel, consumer, echoed.clone()));
         Ok(Self {
             connection,
             serving,
@@ -144,40 +139,4 @@ fn reply<'a>(
         &delivery.data,
         properties,
     ))
-}
-
-async fn answer(channel: &Channel, delivery: Delivery) -> Result<(), lapin::Error> {
-    if let Some(publish) = reply(channel, &delivery) {
-        publish.await?;
-    }
-    delivery.acker.ack(BasicAckOptions::default()).await?;
-    Ok(())
-}
-
-/// Variant: a task per delivery, publish then ack.
-async fn spawn_per_delivery(channel: Channel, mut consumer: Consumer, echoed: Arc<AtomicU64>) {
-    while let Some(Ok(delivery)) = consumer.next().await {
-        let (channel, echoed) = (channel.clone(), echoed.clone());
-        tokio::spawn(async move {
-            if answer(&channel, delivery).await.is_ok() {
-                echoed.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-    }
-}
-
-/// Variant: every delivery in flight in one task, publish then ack.
-async fn concurrent(channel: Channel, consumer: Consumer, echoed: Arc<AtomicU64>) {
-    consumer
-        .take_while(|delivery| std::future::ready(delivery.is_ok()))
-        .for_each_concurrent(None, |delivery| {
-            let (channel, echoed) = (&channel, &echoed);
-            async move {
-                let Ok(delivery) = delivery else { return };
-                if answer(channel, delivery).await.is_ok() {
-                    echoed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-        .await;
 }
