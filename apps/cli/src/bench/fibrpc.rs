@@ -7,7 +7,7 @@ use fibrpc_amqp::AmqpTransport;
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::NatsTransport;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
-use fibrpc_rpc::{Backoff, ClientConfig, RetryPolicy, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
 
 use super::caller::Caller;
 use super::discover;
@@ -148,13 +148,7 @@ async fn add_client(
         queue: queue.to_owned(),
         timeout: args.timeout,
         max_in_flight: settings.most_in_flight(),
-        retry: if args.retry {
-            RetryPolicy::Idempotent {
-                backoff: Backoff::default(),
-            }
-        } else {
-            RetryPolicy::Never
-        },
+        retry: crate::call::retry_policy(args.retry),
         ..ClientConfig::default()
     };
     let client = RpcClient::connect(transport, config)

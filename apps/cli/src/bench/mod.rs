@@ -168,9 +168,11 @@ fn report_of(settings: &Settings<'_>, runs: Vec<Run>) -> Report {
     .fill(runs)
 }
 
-/// The medians of each level, when there is more than one run.
+/// The medians of each level, when there is more than one run or a baseline to compare with
+/// (scripts read this table).
 fn print_summary(settings: &Settings<'_>, report: &Report) {
-    if settings.levels.len() == 1 && settings.args.rounds == 1 {
+    let one_run = settings.levels.len() == 1 && settings.args.rounds == 1;
+    if one_run && !settings.args.baseline {
         return;
     }
     println!("== medians over {} round(s)", settings.args.rounds);

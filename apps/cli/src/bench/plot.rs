@@ -66,12 +66,7 @@ pub(crate) fn latency_percentiles(
     let y_max = latencies().fold(1.0, f64::max) * 1.5;
     let y_min = latencies().fold(y_max, f64::min).max(0.01) / 1.5;
     draw(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 22))
-            .margin(15)
-            .margin_right(40)
-            .x_label_area_size(45)
-            .y_label_area_size(70)
+        let mut chart = builder(root, title)
             .build_cartesian_2d(0.0..x_max.ceil(), (y_min..y_max).log_scale())
             .map_err(|error| error.to_string())?;
         chart
@@ -111,12 +106,7 @@ pub(crate) fn throughput_sweep(path: &Path, title: &str, series: &[Series]) -> R
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(1.0, f64::max);
     draw(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 22))
-            .margin(15)
-            .margin_right(40)
-            .x_label_area_size(45)
-            .y_label_area_size(80)
+        let mut chart = builder(root, title)
             .build_cartesian_2d((1.0..x_max).log_scale(), 0.0..y_max * 1.1)
             .map_err(|error| error.to_string())?;
         chart
@@ -144,6 +134,18 @@ pub(crate) fn throughput_sweep(path: &Path, title: &str, series: &[Series]) -> R
 }
 
 type Root<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// The frame both charts share: title, margins, room for the axis labels.
+fn builder<'a, 'b>(root: &'a Root<'b>, title: &str) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .margin_right(40)
+        .x_label_area_size(45)
+        .y_label_area_size(80);
+    builder
+}
 
 fn draw(path: &Path, plot: impl FnOnce(&Root<'_>) -> Result<(), String>) -> Result<(), String> {
     let failed = |error: String| format!("cannot draw {}: {error}", path.display());

@@ -14,16 +14,27 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 /// True when RabbitMQ answers on 127.0.0.1:5672. In CI (CI=true) a missing broker fails the
 /// test instead: broker tests must run there for real.
 pub fn rabbitmq_available() -> bool {
-    let address: SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    broker_available(
+        "RabbitMQ",
+        5672,
+        "start it with `rabbitmq-server -detached`",
+    )
+}
+
+/// True when NATS answers on 127.0.0.1:4222; with CI=true a missing server fails the test.
+pub fn nats_available() -> bool {
+    broker_available("NATS", 4222, "start it with `nats-server -js`")
+}
+
+fn broker_available(name: &str, port: u16, hint: &str) -> bool {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
     let up = TcpStream::connect_timeout(&address, Duration::from_secs(2)).is_ok();
     if !up {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but no RabbitMQ answers on 127.0.0.1:5672"
+            "CI=true but no {name} answers on {address}"
         );
-        eprintln!(
-            "skipping: no RabbitMQ on 127.0.0.1:5672 (start it with `rabbitmq-server -detached`)"
-        );
+        eprintln!("skipping: no {name} on {address} ({hint})");
     }
     up
 }
@@ -210,20 +221,6 @@ pub fn interop_script(name: &str) -> PathBuf {
         .join("tests")
         .join("interop")
         .join(name)
-}
-
-/// True when NATS answers on 127.0.0.1:4222; with CI=true a missing server fails the test.
-pub fn nats_available() -> bool {
-    let address: SocketAddr = "127.0.0.1:4222".parse().unwrap();
-    let up = TcpStream::connect_timeout(&address, Duration::from_secs(2)).is_ok();
-    if !up {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but no NATS answers on 127.0.0.1:4222"
-        );
-        eprintln!("skipping: no NATS on 127.0.0.1:4222");
-    }
-    up
 }
 
 /// Deletes queues a test made through servers it started (they outlive their servers).
