@@ -160,3 +160,31 @@ fn bench_over_nats_with_server_processes_and_baseline() {
             > 0.0
     );
 }
+
+#[test]
+fn bench_on_quorum_request_queues_declares_both_sides_alike() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let json = TempFile::new("quorum.json");
+    let report = bench_json(
+        &[
+            "--transport",
+            "amqp",
+            "--baseline",
+            "--server-process",
+            "--queue-type",
+            "quorum",
+            "--calls",
+            "300",
+            "--concurrency",
+            "8",
+        ],
+        &json,
+    );
+    assert_eq!(
+        (report["calls"].as_u64(), report["errors"].as_u64()),
+        (Some(300), Some(0))
+    );
+    assert_eq!(report["runs"][0]["baseline"]["errors"], 0);
+}

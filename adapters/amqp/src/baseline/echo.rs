@@ -20,13 +20,14 @@ use std::sync::Arc;
 use fibrpc_ports::TransportError;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, Consumer, PublisherConfirm};
 use tokio::task::JoinHandle;
 
 use crate::errors::translate;
-use crate::server::declare_request_queue;
 
 /// A running echo server, on a connection of its own.
 pub struct BareEcho {
@@ -36,8 +37,9 @@ pub struct BareEcho {
 }
 
 impl BareEcho {
-    /// Declares `queue` as the tutorial does (so fibrpc's servers could share it), consumes it
-    /// with `prefetch` requests unacknowledged at most, and echoes until stopped.
+    /// Consumes `queue` with `prefetch` requests unacknowledged at most, and echoes until
+    /// stopped. An existing queue is used as it is (whoever declared it chose its kind); a
+    /// missing one is declared as the tutorial does, a classic queue.
     ///
     /// # Errors
     /// `Unreachable` when the broker cannot be reached; the translated broker error when the
@@ -53,7 +55,7 @@ impl BareEcho {
             .basic_qos(prefetch, BasicQosOptions::default())
             .await
             .map_err(|error| translate(&error, queue))?;
-        declare_request_queue(&channel, queue, false).await?;
+        ensure_queue(&connection, queue).await?;
         let consumer = channel
             .basic_consume(
                 queue.into(),
@@ -87,6 +89,45 @@ impl BareEcho {
     pub async fn stop(self) {
         self.serving.abort();
         let _ = self.connection.close(200, "stopped".into()).await;
+    }
+}
+
+/// A passive declare first, each step on a channel of its own: the broker answers a failed
+/// declare (no such queue; other arguments than the existing queue's) by closing the channel.
+async fn ensure_queue(connection: &Connection, queue: &str) -> Result<(), TransportError> {
+    let channel = || async {
+        connection
+            .create_channel()
+            .await
+            .map_err(|error| translate(&error, queue))
+    };
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let looking = channel().await?;
+    let looked = looking
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await;
+    match looked.map_err(|error| translate(&error, queue)) {
+        Ok(_) => {
+            let _ = looking.close(200, "done".into()).await;
+            Ok(())
+        }
+        Err(TransportError::NoSuchQueue { .. }) => {
+            let declaring = channel().await?;
+            declaring
+                .queue_declare(
+                    queue.into(),
+                    QueueDeclareOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|error| translate(&error, queue))?;
+            let _ = declaring.close(200, "done".into()).await;
+            Ok(())
+        }
+        Err(error) => Err(error),
     }
 }
 

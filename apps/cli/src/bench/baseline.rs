@@ -72,10 +72,15 @@ async fn on_broker(
         _ => {
             let queue = format!("fibrpc.bench.bare.{}", uuid::Uuid::new_v4().simple());
             if broker == TransportKind::Amqp {
-                // The echo servers declare the queue; it outlives them unless deleted. (A core
-                // NATS subject leaves nothing behind.)
-                let config = transport::amqp_config(&args.urls, args.reply_to, None)?;
+                // Declared here as fibrpc's (same kind and arguments), before the echo servers
+                // use it; it outlives them unless deleted. (A core NATS subject leaves nothing.)
+                let config =
+                    transport::amqp_server_config(&args.urls, args.reply_to, &args.request_queue)?;
                 let admin = AmqpTransport::open(config)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                admin
+                    .declare(&queue)
                     .await
                     .map_err(|error| error.to_string())?;
                 let doomed = queue.clone();
@@ -102,7 +107,7 @@ async fn on_broker(
             }
         }
         Placement::Processes => {
-            let echo_args = [
+            let echo_args: Vec<String> = [
                 "bare-echo",
                 "--transport",
                 args.transport.name(),
@@ -111,7 +116,10 @@ async fn on_broker(
                 "--prefetch",
                 &settings.prefetch.to_string(),
             ]
-            .map(str::to_owned);
+            .map(str::to_owned)
+            .into_iter()
+            .chain(args.request_queue.to_args())
+            .collect();
             for _ in 0..args.servers {
                 let server = ServerProcess::start(&echo_args, &args.urls).await?;
                 side.watch.servers.push(server.pid());

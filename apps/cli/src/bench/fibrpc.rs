@@ -24,7 +24,8 @@ pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<S
         BenchTransport::Memory => memory(settings, &mut side).await,
         BenchTransport::Amqp => {
             let args = settings.args;
-            let config = transport::amqp_config(&args.urls, args.reply_to, None)?;
+            let config =
+                transport::amqp_server_config(&args.urls, args.reply_to, &args.request_queue)?;
             on_broker::<AmqpTransport>(settings, config, &mut side).await
         }
         BenchTransport::Nats => {
@@ -117,7 +118,9 @@ fn serve_args(settings: &Settings<'_>, queue: &str) -> Vec<String> {
         &settings.server_concurrency.to_string(),
     ]
     .map(str::to_owned)
-    .to_vec()
+    .into_iter()
+    .chain(settings.args.request_queue.to_args())
+    .collect()
 }
 
 fn serve_in_process(

@@ -41,7 +41,7 @@ impl ServerProcess {
             .kill_on_drop(true);
         if std::env::var_os("RUST_LOG").is_none() {
             // Warnings and errors only: a server's start-up notes would crowd the results.
-            command.env("RUST_LOG", "warn,lapin=error");
+            command.env("RUST_LOG", "warn,lapin=off");
         }
         let mut child = command
             .spawn()

@@ -50,6 +50,13 @@ impl<'a> Settings<'a> {
         if args.calls == 0 {
             return Err("--calls must be at least 1".to_owned());
         }
+        let queue_flags = args.request_queue.given();
+        if args.transport != BenchTransport::Amqp && !queue_flags.is_empty() {
+            return Err(format!(
+                "{} apply to RabbitMQ queues only (--transport amqp)",
+                queue_flags.join(", ")
+            ));
+        }
         let placement = placement(args)?;
         let largest = args.concurrency.iter().copied().max().unwrap_or(1);
         // Fewer requests handed to a server than calls in flight would measure the prefetch.
@@ -164,6 +171,7 @@ pub(crate) mod tests {
             with(&["--server-process"]),
             vec!["--transport", "amqp", "--baseline-queue", "b"],
             vec!["--prefetch", "0"],
+            vec!["--queue-type", "quorum"],
         ] {
             assert!(check(&refused).is_err(), "{refused:?} was accepted");
         }
@@ -179,6 +187,7 @@ pub(crate) mod tests {
             check(&["--transport", "nats", "--server-process"]),
             Ok(Placement::Processes)
         );
+        assert!(check(&["--transport", "amqp", "--queue-type", "quorum"]).is_ok());
     }
 
     #[test]
