@@ -90,10 +90,50 @@ pub struct BrokerArgs {
     /// A PEM file of CA certificates to trust for `amqps://` (besides the system's).
     #[arg(long, env = "FIBRPC_TLS_CA")]
     pub tls_ca: Option<std::path::PathBuf>,
-    /// Declare the request queue durable (for production; it must not already exist
-    /// non-durable, as the tutorial declares it).
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueType {
+    /// A classic queue, as the tutorial declares it.
+    Classic,
+    /// A replicated quorum queue (always durable).
+    Quorum,
+}
+
+/// How `serve` declares the request queue if it does not exist. An existing queue is used as
+/// it is, whatever its type and arguments. RabbitMQ only.
+#[derive(Args, Default)]
+#[command(next_help_heading = "Request queue, declared only if missing (RabbitMQ)")]
+pub struct RequestQueueArgs {
+    /// The queue's type [default: classic].
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub queue_type: Option<QueueType>,
+    /// Make it survive a broker restart (quorum queues always do).
     #[arg(long)]
     pub durable: bool,
+    /// Where requests go when dead-lettered (past the delivery limit, expired, rejected).
+    #[arg(long, value_name = "EXCHANGE")]
+    pub dead_letter_exchange: Option<String>,
+    /// Quorum only: a request given back more than N times (its server died) is
+    /// dead-lettered instead of delivered again.
+    #[arg(long, value_name = "N")]
+    pub delivery_limit: Option<u32>,
+}
+
+impl RequestQueueArgs {
+    /// The flags given, by name, for an error message.
+    pub fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            (self.queue_type.is_some(), "--queue-type"),
+            (self.durable, "--durable"),
+            (self.dead_letter_exchange.is_some(), "--dead-letter-exchange"),
+            (self.delivery_limit.is_some(), "--delivery-limit"),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(given, name)| given.then_some(name))
+            .collect()
+    }
 }
 
 #[derive(Args)]
@@ -112,6 +152,8 @@ pub struct ServeArgs {
     /// Largest request body read, in bytes; larger ones get an error reply.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
+    #[command(flatten)]
+    pub request_queue: RequestQueueArgs,
 }
 
 #[derive(Args)]

@@ -112,5 +112,9 @@ fn sigterm_stops_the_server_cleanly() {
     call.args(["call", "--queue", &queue, "10"]);
     assert!(run(call).status.success());
     server.signal("TERM");
+    // The caller had its reply, so nothing is in flight: the server settles a request right
+    // after its reply is confirmed, well before the caller has exited and the signal is sent.
+    let stopping = server.wait_for_line("shutting down");
+    assert!(stopping.contains("in_flight=0"), "{stopping}");
     assert!(server.wait().success());
 }

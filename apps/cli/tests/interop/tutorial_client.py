@@ -1,7 +1,8 @@
 """The RabbitMQ tutorial's RPC client, as published, for interop tests.
 
 Changes from the tutorial: pika 1.x call signatures, the broker at 127.0.0.1, the queue and n
-from the command line, and a deadline so a test can never hang on it.
+(one call after another for several) from the command line, and a deadline so a test can never
+hang on it.
 """
 import sys
 import time
@@ -44,8 +45,9 @@ class FibonacciRpcClient(object):
 
 if __name__ == "__main__":
     queue = sys.argv[1] if len(sys.argv) > 1 else "rpc_queue"
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    numbers = [int(n) for n in sys.argv[2:]] or [30]
     fibonacci_rpc = FibonacciRpcClient(queue)
-    print(" [x] Requesting fib(%d)" % n, flush=True)
-    response = fibonacci_rpc.call(n)
-    print(" [.] Got %r" % response, flush=True)
+    for n in numbers:
+        print(" [x] Requesting fib(%d)" % n, flush=True)
+        response = fibonacci_rpc.call(n)
+        print(" [.] Got %r" % response, flush=True)

@@ -1,6 +1,8 @@
 //! Running the `fibrpc` binary and the tutorial's Python code against the local RabbitMQ.
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod broker;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -159,6 +161,15 @@ pub fn serve(queue: &str, extra: &[&str]) -> Process {
     let mut command = fibrpc();
     command.args(["serve", "--queue", queue]).args(extra);
     Process::start(command, "Awaiting RPC requests")
+}
+
+/// How many replies a `fibrpc serve` said it sent when it stopped.
+pub fn replies_of(server: &mut Process) -> u64 {
+    let line = server.wait_for_line("Stopped after");
+    line.split_whitespace()
+        .nth(3)
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable summary {line:?}"))
 }
 
 /// The Python of a venv with pika, made once per test run under the target directory.
