@@ -103,7 +103,10 @@ async fn declare(live: &Live, queue: &str, spec: &RequestQueueSpec) -> Result<()
 fn arguments(spec: &RequestQueueSpec) -> FieldTable {
     let mut arguments = FieldTable::default();
     if spec.kind == QueueKind::Quorum {
-        arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
     }
     if let Some(exchange) = &spec.dead_letter_exchange {
         arguments.insert(

@@ -17,9 +17,9 @@ use lapin::Acker;
 use lapin::{Channel, Consumer};
 
 use crate::client::publish;
+use crate::connection::Live;
 use crate::errors::translate;
 use crate::properties::to_envelope;
-use crate::connection::Live;
 use crate::queue::{ensure_request_queue, Ensured};
 use crate::AmqpTransport;
 

@@ -229,7 +229,9 @@ async fn an_invalid_spec_is_refused_before_the_broker_sees_it() {
     let queue = unique("fibrpc-amqp-test-invalid");
     let refused = transport.declare_request_queue(&queue).await.unwrap_err();
     assert!(
-        refused.to_string().contains("delivery limit needs a quorum queue"),
+        refused
+            .to_string()
+            .contains("delivery limit needs a quorum queue"),
         "{refused}"
     );
     // Nothing was declared.

@@ -126,7 +126,10 @@ impl RequestQueueArgs {
         let flags = [
             (self.queue_type.is_some(), "--queue-type"),
             (self.durable, "--durable"),
-            (self.dead_letter_exchange.is_some(), "--dead-letter-exchange"),
+            (
+                self.dead_letter_exchange.is_some(),
+                "--dead-letter-exchange",
+            ),
             (self.delivery_limit.is_some(), "--delivery-limit"),
         ];
         flags

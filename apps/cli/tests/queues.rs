@@ -159,7 +159,12 @@ fn requests_waiting_in_a_quorum_queue_outlive_a_killed_server() {
     broker.clean_up(&queue);
     let mut doomed = serve(
         &queue,
-        &["--queue-type", "quorum", "--prefetch", &PREFETCH.to_string()],
+        &[
+            "--queue-type",
+            "quorum",
+            "--prefetch",
+            &PREFETCH.to_string(),
+        ],
     );
     // Frozen, it holds what the broker already sent it and takes nothing more.
     doomed.signal("STOP");
@@ -273,9 +278,18 @@ fn a_failing_serve_prints_one_error_line_and_no_lapin_log() {
 #[test]
 fn bad_queue_flags_are_one_line_errors_before_connecting() {
     let cases: [(&[&str], &str); 4] = [
-        (&["--delivery-limit", "3"], "--delivery-limit needs --queue-type quorum"),
         (
-            &["--queue-type", "classic", "--durable", "--delivery-limit", "3"],
+            &["--delivery-limit", "3"],
+            "--delivery-limit needs --queue-type quorum",
+        ),
+        (
+            &[
+                "--queue-type",
+                "classic",
+                "--durable",
+                "--delivery-limit",
+                "3",
+            ],
             "--delivery-limit needs --queue-type quorum",
         ),
         (
