@@ -259,10 +259,12 @@ async fn failover_run(victim: Victim) {
     let moved_to = on_node(&cluster, &client_transport);
     let mut answered = 0;
     let mut unroutable = 0;
+    let mut server_reconnects = Vec::new();
     for server in servers {
         let stats = server.stop().await;
         answered += stats.answered();
         unroutable += stats.unroutable_replies.load(Ordering::Relaxed);
+        server_reconnects.push(stats.reconnects.load(Ordering::Relaxed));
     }
     let what = match victim {
         Victim::ClientsNode => "the client's node",
@@ -273,7 +275,8 @@ async fn failover_run(victim: Victim) {
          flight: {} answered right, failures {failures:?}; {:.0} calls/s before; throughput \
          back after {}; longest silence {} ms; {} retries; client reconnected {} time(s), now on \
          node {}; {} replies beyond one per call (requests served again after a retry), {} \
-         dropped by the client as matching no waiting call; {unroutable} replies unroutable",
+         dropped by the client as matching no waiting call; {unroutable} replies unroutable; \
+         servers on nodes 1, 2, 3 reconnected {server_reconnects:?} times",
         CALLS - failures.values().sum::<u64>(),
         recovered.baseline_per_second,
         recovered
