@@ -114,8 +114,8 @@ pub struct RequestQueueArgs {
     /// Where requests go when dead-lettered (past the delivery limit, expired, rejected).
     #[arg(long, value_name = "EXCHANGE")]
     pub dead_letter_exchange: Option<String>,
-    /// Quorum only: a request given back more than N times (its server died) is
-    /// dead-lettered instead of delivered again.
+    /// Quorum only: a request returned to the queue more than N times (its server died or
+    /// gave it back) is dead-lettered instead of delivered again.
     #[arg(long, value_name = "N")]
     pub delivery_limit: Option<u32>,
 }

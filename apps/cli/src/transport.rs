@@ -51,7 +51,7 @@ pub async fn connect_server(
 }
 
 /// The queue settings the flags give, checked.
-pub fn request_queue_spec(args: &RequestQueueArgs) -> Result<RequestQueueSpec, String> {
+fn request_queue_spec(args: &RequestQueueArgs) -> Result<RequestQueueSpec, String> {
     let spec = RequestQueueSpec {
         kind: match args.queue_type {
             None | Some(QueueType::Classic) => QueueKind::Classic,

@@ -1,122 +1,15 @@
-//! `fibrpc serve` on the queue it is given, against the real RabbitMQ: side by side with a
-//! server written as today's tutorials are (a durable quorum queue), on queues another program
-//! declared, across a killed server, and with a delivery limit for a request that keeps
-//! killing its servers.
+//! `fibrpc serve` on the queue it is given, against the real RabbitMQ: on a queue another
+//! program declared, across a killed server, with a delivery limit for a request that keeps
+//! killing its servers, and with one line for each error. Side by side with the tutorials'
+//! servers: `tutorials.rs`.
 
 mod support;
 
 use support::broker::{number, text, Broker, Counts, Value};
 use support::*;
 
-fn tutorial_server(queue: &str) -> Process {
-    let mut server = std::process::Command::new(python_with_pika());
-    server
-        .arg(interop_script("tutorial_server_quorum.py"))
-        .args([queue, "60"]);
-    Process::start(server, "Awaiting RPC requests")
-}
-
-/// How many requests the tutorial server said it answered when it stopped.
-fn answered_by(server: &mut Process) -> u64 {
-    let line = server.wait_for_line("Answered");
-    line.split_whitespace()
-        .last()
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("unreadable summary {line:?}"))
-}
-
 fn quorum() -> (&'static str, Value) {
     ("x-queue-type", text("quorum"))
-}
-
-const TUTORIAL_CALLS: u64 = 10;
-const FIBRPC_CALLS: u64 = 40;
-
-/// Calls from the tutorial's client and from `fibrpc call` (in the tutorial's decimal text,
-/// which is all the tutorial server reads), all answered right.
-fn call_both_ways(queue: &str) {
-    let numbers: Vec<String> = (0..TUTORIAL_CALLS).map(|n| n.to_string()).collect();
-    let mut client = std::process::Command::new(python_with_pika());
-    client
-        .arg(interop_script("tutorial_client.py"))
-        .arg(queue)
-        .args(&numbers);
-    let output = run(client);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let expected: String = (0..TUTORIAL_CALLS)
-        .map(|n| {
-            format!(
-                " [x] Requesting fib({n})\n [.] Got {}\n",
-                fibrpc_domain::fib(n)
-            )
-        })
-        .collect();
-    assert_eq!(stdout(&output), expected);
-
-    let numbers: Vec<String> = (0..FIBRPC_CALLS).map(|n| (n * 7).to_string()).collect();
-    let mut call = fibrpc();
-    call.args(["call", "--text", "--timeout", "20s", "--queue", queue])
-        .args(&numbers);
-    let output = run(call);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let expected: String = (0..FIBRPC_CALLS)
-        .map(|n| format!("{}\n", fibrpc_domain::fib(n * 7)))
-        .collect();
-    assert_eq!(stdout(&output), expected);
-}
-
-/// Stops both servers and checks that each answered some of the calls, and together all.
-fn both_answered(tutorial: &mut Process, fibrpc: &mut Process) {
-    tutorial.signal("TERM");
-    fibrpc.signal("TERM");
-    let (theirs, ours) = (answered_by(tutorial), replies_of(fibrpc));
-    eprintln!("tutorial server answered {theirs}, fibrpc serve {ours}");
-    assert_eq!(theirs + ours, TUTORIAL_CALLS + FIBRPC_CALLS);
-    assert!(theirs > 0 && ours > 0, "one server did all the work");
-}
-
-#[test]
-fn fibrpc_serve_joins_a_tutorial_server_on_its_quorum_queue() {
-    if !rabbitmq_available() {
-        return;
-    }
-    let mut broker = Broker::open();
-    let queue = unique_queue("tutorial-first");
-    broker.clean_up(&queue);
-    let mut tutorial = tutorial_server(&queue);
-    // No flags: the queue is there, durable and quorum, and is used as it is.
-    let mut fibrpc = serve(&queue, &[]);
-    broker.wait_for(
-        &queue,
-        Counts {
-            ready: 0,
-            consumers: 2,
-        },
-    );
-    call_both_ways(&queue);
-    both_answered(&mut tutorial, &mut fibrpc);
-}
-
-#[test]
-fn a_tutorial_server_joins_fibrpc_serve_on_the_quorum_queue_it_declared() {
-    if !rabbitmq_available() {
-        return;
-    }
-    let mut broker = Broker::open();
-    let queue = unique_queue("fibrpc-first");
-    broker.clean_up(&queue);
-    let mut fibrpc = serve(&queue, &["--queue-type", "quorum"]);
-    // Its durable quorum declare is accepted: it starts and consumes.
-    let mut tutorial = tutorial_server(&queue);
-    broker.wait_for(
-        &queue,
-        Counts {
-            ready: 0,
-            consumers: 2,
-        },
-    );
-    call_both_ways(&queue);
-    both_answered(&mut tutorial, &mut fibrpc);
 }
 
 #[test]
@@ -250,6 +143,23 @@ fn a_request_that_keeps_killing_its_servers_ends_in_the_dead_letter_queue() {
         },
     );
     assert_eq!(broker.counts(&queue), holding(0));
+}
+
+#[test]
+fn a_caller_declares_no_request_queue() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let broker = Broker::open();
+    let queue = unique_queue("nobody-serves");
+    for reply_to in ["exclusive", "direct"] {
+        let mut call = fibrpc();
+        call.args(["call", "--queue", &queue, "--reply-to", reply_to, "30"]);
+        let output = run(call);
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains("no such queue"), "{reply_to}");
+    }
+    assert!(!broker.exists(&queue), "a caller declared {queue}");
 }
 
 #[test]

@@ -130,6 +130,21 @@ impl Broker {
         });
     }
 
+    /// Whether `queue` exists (a passive declare, on a channel of its own).
+    pub fn exists(&self, queue: &str) -> bool {
+        self.runtime.block_on(async {
+            let channel = self.connection.create_channel().await.unwrap();
+            let options = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(queue.into(), options, FieldTable::default())
+                .await
+                .is_ok()
+        })
+    }
+
     /// Ready messages and consumers of `queue`, which must exist.
     pub fn counts(&self, queue: &str) -> Counts {
         self.runtime.block_on(async {

@@ -216,6 +216,48 @@ pub fn python_with_pika() -> PathBuf {
         .clone()
 }
 
+/// The `node_modules` folder of amqplib (the tutorial's JavaScript client), installed with npm
+/// once per test run under the target directory.
+pub fn node_modules_with_amqplib() -> PathBuf {
+    static MODULES: OnceLock<PathBuf> = OnceLock::new();
+    MODULES
+        .get_or_init(|| {
+            let prefix = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
+            let modules = prefix.join("node_modules");
+            if !modules.join("amqplib").join("package.json").exists() {
+                let installed = Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                    .arg(&prefix)
+                    .arg("amqplib@2.3.1")
+                    .status();
+                assert!(
+                    installed.is_ok_and(|s| s.success()),
+                    "cannot npm install amqplib (needs node and npm)"
+                );
+            }
+            modules
+        })
+        .clone()
+}
+
+/// The class path of RabbitMQ's Java client as Debian packages it (librabbitmq-client-java),
+/// or None, saying why, when it is not installed; with CI=true its absence fails the test.
+pub fn java_classpath() -> Option<String> {
+    let jars = [
+        "/usr/share/java/amqp-client.jar",
+        "/usr/share/java/slf4j-api.jar",
+    ];
+    if jars.iter().all(|jar| std::path::Path::new(jar).exists()) {
+        return Some(jars.join(":"));
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but RabbitMQ's Java client is missing (apt-get install librabbitmq-client-java)"
+    );
+    eprintln!("skipping: no RabbitMQ Java client (apt-get install librabbitmq-client-java)");
+    None
+}
+
 pub fn interop_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
