@@ -78,7 +78,10 @@ fn serve_and_call_take_an_address_list() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "832040\n");
     let warnings = stderr(&output);
-    assert!(warnings.contains("127.0.0.1:1"), "the refusal is logged: {warnings}");
+    assert!(
+        warnings.contains("127.0.0.1:1"),
+        "the refusal is logged: {warnings}"
+    );
     assert!(!warnings.contains("guest:guest"), "{warnings}");
 }
 
