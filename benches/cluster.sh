@@ -3,14 +3,19 @@
 # scripts/rabbitmq-cluster.sh, with a classic and with a quorum request queue
 # (docs/scaling.md). Indicative only: all four RabbitMQ nodes and fibrpc share this machine.
 #
-#   benches/cluster.sh [calls]     (default 20000; 2 clients, 2 servers, 64 calls in flight)
+#   benches/cluster.sh [calls] [rounds]   (default 10000 calls x 3 rounds, medians shown;
+#                                          2 clients, 2 servers in-process, 64 calls in flight)
 #
 # "1 node" is the standalone broker on 127.0.0.1:5672 (a quorum queue there has one member);
-# "3 nodes" is the cluster, every connection given the three addresses shuffled, so clients,
-# servers and the queue's leader land on different nodes.
+# "3 nodes" is the cluster: either every connection on node 1 (the first address; the queue
+# or its leader there too), or every connection given the three addresses shuffled, so that
+# clients, servers and the queue land on different nodes. Broker CPU per call (from /proc,
+# all nodes summed; `fibrpc bench` finds them by their ports) is steadier than wall-clock
+# figures here, though the node on 5672 also serves other users.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-calls="${1:-20000}"
+calls="${1:-10000}"
+rounds="${2:-3}"
 cargo build -q --release -p fibrpc
 fibrpc=target/release/fibrpc
 bash scripts/rabbitmq-cluster.sh up >/dev/null
@@ -32,45 +37,33 @@ declare_quorum() { # url node queue
   queue_exists "$2" "$3" || { echo "could not declare the quorum queue $3" >&2; exit 1; }
 }
 
-# CPU time (user + system, clock ticks) of the brokers' Erlang VMs: steadier than wall-clock
-# figures on a shared machine, though the node on 5672 also serves other users.
-broker_ticks() { # node...
-  local node pid total=0
-  for node in "$@"; do
-    pid=$(rabbitmqctl -q -n "$node" eval 'os:getpid().' | tr -d '"')
-    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
-  done
-  echo "$total"
-}
-
-run() { # label url nodes kind [bench flags...]
-  local label=$1 url=$2 nodes=$3 kind=$4
+run() { # label url node kind [bench flags...]
+  local label=$1 url=$2 node=$3 kind=$4
   shift 4
-  local queue="fibrpc.bench.cluster.$kind.$$.$RANDOM" json before after
+  local queue="fibrpc.bench.cluster.$kind.$$.$RANDOM" json
   json=$(mktemp)
-  local node_list
-  read -ra node_list <<<"$nodes"
-  [ "$kind" = quorum ] && declare_quorum "$url" "${node_list[0]}" "$queue"
-  before=$(broker_ticks "${node_list[@]}")
-  "$fibrpc" bench --transport amqp --amqp-url "$url" "$@" --queue "$queue" --warmup 0 \
+  [ "$kind" = quorum ] && declare_quorum "$url" "$node" "$queue"
+  "$fibrpc" bench --transport amqp --amqp-url "$url" "$@" --queue "$queue" --rounds "$rounds" \
     --calls "$calls" --concurrency 64 --clients 2 --servers 2 --json "$json" >/dev/null
-  after=$(broker_ticks "${node_list[@]}")
-  rabbitmqctl -q -n "${node_list[0]}" delete_queue "$queue" >/dev/null 2>&1 || true
-  python3 - "$label" "$kind" "$json" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
-import json, sys
-label, kind, path, ticks, hz = sys.argv[1:]
+  rabbitmqctl -q -n "$node" delete_queue "$queue" >/dev/null 2>&1 || true
+  python3 - "$label" "$kind" "$json" <<'PY'
+import json, statistics, sys
+label, kind, path = sys.argv[1:]
 r = json.load(open(path))
-cpu_us = int(ticks) / int(hz) * 1e6 / r["calls"]
-print(f"| {label} | {kind} | {r['calls']} | {r['errors']} | {r['calls_per_sec']:.0f} | "
-      f"{r['p50_us'] / 1000:.1f} | {r['p99_us'] / 1000:.1f} | {cpu_us:.0f} |")
+level = r["levels"][0]
+runs = [run["fibrpc"] for run in r["runs"]]
+p99 = statistics.median(run["p99_us"] for run in runs)
+broker = statistics.median(run["cpu"]["broker_us"] or 0 for run in runs)
+print(f"| {label} | {kind} | {r['calls']} | {r['errors']} | {level['fibrpc_calls_per_sec']:.0f} | "
+      f"{level['fibrpc_p50_us'] / 1000:.1f} | {p99 / 1000:.1f} | {broker:.0f} |")
 PY
   rm -f "$json"
 }
 
-echo "| brokers | request queue | calls | errors | calls/s | p50 ms | p99 ms | broker CPU us/call |"
+echo "| brokers | request queue | calls | errors | calls/s | p50 ms | p99 ms | broker CPU µs/call |"
 echo "|---|---|---|---|---|---|---|---|"
 for kind in classic quorum; do
   run "1 node (5672)" "$single" rabbit@localhost "$kind"
-  run "3 nodes, shuffled" "$cluster" "fibrpc1@localhost fibrpc2@localhost fibrpc3@localhost" \
-    "$kind" --amqp-shuffle
+  run "3 nodes, all on node 1" "$cluster" fibrpc1@localhost "$kind"
+  run "3 nodes, shuffled" "$cluster" fibrpc1@localhost "$kind" --amqp-shuffle
 done
