@@ -86,13 +86,31 @@ pub fn parse_addresses(list: &str) -> Result<Vec<String>, AddressError> {
 }
 
 fn parse_uri(position: usize, url: &str, list: &str) -> Result<AMQPUri, AddressError> {
-    url.parse::<AMQPUri>()
-        .map_err(|reason| AddressError::Invalid {
-            position,
-            entry: redact_url(url),
-            // The parser may quote the URL, password included.
-            reason: scrub(&reason, list),
-        })
+    let invalid = |reason: String| AddressError::Invalid {
+        position,
+        entry: redact_url(url),
+        // The parser may quote the URL, password included.
+        reason: scrub(&reason, list),
+    };
+    // lapin's URL parser (amq-protocol-uri 10.6) takes an IPv6 literal for no host at all and
+    // would connect to localhost instead: refuse rather than go to the wrong broker.
+    if host_port(url).starts_with('[') {
+        return Err(invalid(
+            "IPv6 address literals are not supported (lapin would connect to localhost); \
+             use a host name"
+                .to_owned(),
+        ));
+    }
+    url.parse::<AMQPUri>().map_err(invalid)
+}
+
+/// `host:port` of a URL, without credentials: an address named briefly.
+pub(crate) fn host_port(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
 }
 
 /// What, besides host and port, differs between two entries.
@@ -208,8 +226,8 @@ mod tests {
             ]
         );
         assert_eq!(
-            parse_addresses("amqps://h1,[::1]:5671").unwrap(),
-            ["amqps://h1", "amqps://[::1]:5671"]
+            parse_addresses("amqps://h1,h2:5671").unwrap(),
+            ["amqps://h1", "amqps://h2:5671"]
         );
     }
 
@@ -280,6 +298,10 @@ mod tests {
                 "{bad}: {:?}",
                 parse_addresses(bad)
             );
+        }
+        for ipv6 in ["amqp://[::1]:5672/%2f", "amqp://h1,[::1]:5672"] {
+            let error = parse_addresses(ipv6).unwrap_err();
+            assert!(error.to_string().contains("IPv6"), "{error}");
         }
         let error = parse_addresses("amqp://u:hunter2@h1:99999").unwrap_err();
         assert!(!format!("{error} {error:?}").contains("hunter2"), "{error}");

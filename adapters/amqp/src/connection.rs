@@ -10,7 +10,7 @@ use lapin::tcp::OwnedTLSConfig;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::addresses::{parse_addresses, shuffled, AddressError, AddressRing};
+use crate::addresses::{host_port, parse_addresses, shuffled, AddressError, AddressRing};
 use crate::errors::translate;
 use crate::redact::scrub;
 use crate::{redact_url, AmqpConfig};
@@ -258,15 +258,6 @@ fn unreachable(failures: Vec<(String, String)>) -> TransportError {
         .collect::<Vec<_>>()
         .join(", ");
     TransportError::Unreachable { address, reason }
-}
-
-/// `host:port` of a URL, to name an address briefly.
-fn host_port(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host)
 }
 
 /// A new channel with publisher confirms on.
