@@ -3,6 +3,7 @@
 
 mod amqp;
 pub mod cluster;
+pub mod failures;
 mod memory;
 mod nats;
 pub mod throughput;

@@ -16,8 +16,9 @@ use fibrpc_amqp::AmqpTransport;
 use fibrpc_conformance::protocol::RunningServer;
 use fibrpc_conformance::{unique_queue, Connection};
 use fibrpc_domain::fib;
-use fibrpc_rpc::{Backoff, CallError, ClientConfig, RetryPolicy, RpcClient, ServerConfig};
+use fibrpc_rpc::{Backoff, ClientConfig, RetryPolicy, RpcClient, ServerConfig};
 use fibrpc_tests::cluster::{Cluster, RestartOnDrop, CLUSTER_LOCK, NODES};
+use fibrpc_tests::failures;
 use fibrpc_tests::throughput::recovery;
 
 /// The load of a failover run: calls, and calls in flight at once.
@@ -117,7 +118,7 @@ impl Load {
                         Ok(value) => assert_eq!(value, fib(n), "wrong answer for fib({n})"),
                         Err(error) => {
                             let mut failures = load.failures.lock().unwrap();
-                            *failures.entry(kind(&error)).or_default() += 1;
+                            *failures.entry(failures::kind(&error)).or_default() += 1;
                         }
                     }
                     load.completions.lock().unwrap().push(Instant::now());
@@ -139,18 +140,6 @@ impl Load {
     fn completed(&self) -> usize {
         self.completions.lock().unwrap().len()
     }
-}
-
-fn kind(error: &CallError) -> String {
-    let debug = match error {
-        CallError::Transport(error) => format!("{error:?}"),
-        other => format!("{other:?}"),
-    };
-    debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or("error")
-        .to_owned()
 }
 
 fn report(line: &str) {
