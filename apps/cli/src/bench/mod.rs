@@ -6,10 +6,11 @@
 //! This module orchestrates; each job has a module: `settings` (flags checked), `fibrpc` and
 //! `baseline` (the two sides set up), `process` (servers as child processes), `load` (the
 //! calls), `cpu` and `discover` (CPU accounting), `report` and `results` (figures and JSON),
-//! `plot` (the SVG).
+//! `chart` and `plot` (the SVG).
 
 mod baseline;
 mod caller;
+mod chart;
 mod cpu;
 mod discover;
 mod domain;
@@ -67,7 +68,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         report.write_json(path)?;
     }
     if let Some(path) = &args.plot {
-        draw(&settings, &report, path)?;
+        chart::draw(&settings, &report, path)?;
         println!("plot written to {}", path.display());
     }
     closed?;
@@ -177,74 +178,6 @@ fn print_summary(settings: &Settings<'_>, report: &Report) {
     for level in &report.levels {
         println!("{}", level.line());
     }
-}
-
-/// What the baseline is, for labels.
-fn baseline_name(transport: BenchTransport) -> &'static str {
-    match transport {
-        BenchTransport::Memory => "baseline (channel echo)",
-        BenchTransport::Amqp => "baseline (bare lapin)",
-        BenchTransport::Nats => "baseline (bare async-nats)",
-    }
-}
-
-/// One level: the latency percentiles of all its rounds; a sweep: median throughput per level.
-fn draw(settings: &Settings<'_>, report: &Report, path: &std::path::Path) -> Result<(), String> {
-    let args = settings.args;
-    let bare = baseline_name(args.transport);
-    let setting = format!(
-        "{}, servers {}, {} round(s)",
-        args.transport.name(),
-        settings.placement.name(),
-        args.rounds
-    );
-    if let [level] = settings.levels[..] {
-        let merged = |pick: fn(&Run) -> Option<&report::Measured>| {
-            let mut all = latency::empty_histogram()?;
-            for run in &report.runs {
-                if let Some(measured) = pick(run) {
-                    all.add(&measured.histogram)
-                        .map_err(|error| format!("cannot merge latencies: {error}"))?;
-                }
-            }
-            Ok::<_, String>(all)
-        };
-        let ours = merged(|run| Some(&run.fibrpc))?;
-        let theirs = merged(|run| run.baseline.as_ref())?;
-        let mut distributions = vec![plot::Distribution {
-            label: "fibrpc".to_owned(),
-            histogram: &ours,
-        }];
-        if !theirs.is_empty() {
-            distributions.push(plot::Distribution {
-                label: bare.to_owned(),
-                histogram: &theirs,
-            });
-        }
-        let title = format!("round-trip latency, {level} in flight ({setting})");
-        return plot::latency_percentiles(path, &title, &distributions);
-    }
-    let mut series = vec![plot::Series {
-        label: "fibrpc".to_owned(),
-        points: report
-            .levels
-            .iter()
-            .map(|level| (level.concurrency, level.fibrpc_calls_per_sec))
-            .collect(),
-    }];
-    let bare_points: Vec<_> = report
-        .levels
-        .iter()
-        .filter_map(|level| Some((level.concurrency, level.baseline_calls_per_sec?)))
-        .collect();
-    if !bare_points.is_empty() {
-        series.push(plot::Series {
-            label: bare.to_owned(),
-            points: bare_points,
-        });
-    }
-    let title = format!("throughput, median of rounds ({setting})");
-    plot::throughput_sweep(path, &title, &series)
 }
 
 #[cfg(test)]

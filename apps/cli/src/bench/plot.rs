@@ -80,6 +80,9 @@ pub(crate) fn latency_percentiles(
             .y_desc("latency (us, log scale)")
             .x_labels(x_max.ceil() as usize + 1)
             .x_label_formatter(&|x| percentile_label(*x))
+            .y_labels(20)
+            // The log axis's minor lines would crowd into a grey band.
+            .max_light_lines(1)
             .y_label_formatter(&|y| format!("{y}"))
             .draw()
             .map_err(|error| error.to_string())?;
@@ -118,6 +121,7 @@ pub(crate) fn throughput_sweep(path: &Path, title: &str, series: &[Series]) -> R
             .map_err(|error| error.to_string())?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_desc("calls in flight")
             .y_desc("calls/s")
             .x_label_formatter(&|x| format!("{x:.0}"))

@@ -87,22 +87,21 @@ impl Level {
         let ratio = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.2}x"));
         let range = self
             .throughput_ratio_range
-            .map_or(String::new(), |(low, high)| {
-                format!(" ({low:.2}-{high:.2})")
-            });
+            .map_or("-".to_owned(), |(low, high)| format!("{low:.2}-{high:.2}"));
         format!(
-            "{:>9} {:>10} {:>10} {:>8}{range} {:>9} {:>9}",
+            "{:>9} {:>10} {:>10} {:>9} {:>11} {:>9} {:>9}",
             self.concurrency,
             number(self.baseline_calls_per_sec),
             number(Some(self.fibrpc_calls_per_sec)),
             ratio(self.ratios.map(|ratios| ratios.throughput)),
+            range,
             ratio(self.ratios.map(|ratios| ratios.p50)),
             ratio(self.ratios.and_then(|ratios| ratios.cpu)),
         )
     }
 
     pub(crate) const HEADER: &'static str =
-        "in flight   baseline     fibrpc   ratio (range)   p50 ratio  cpu ratio  (calls/s, medians)";
+        "in flight   baseline     fibrpc     ratio       range p50 ratio cpu ratio   (calls/s; medians of the rounds)";
 }
 
 /// The median; the mean of the middle two for an even count. `None` for no values.
