@@ -263,7 +263,7 @@ async fn failover_run(victim: Victim) {
         "SIGKILL of {what} (node {killed}) after {KILL_AFTER} of {CALLS} calls, {IN_FLIGHT} in \
          flight: {} answered right, failures {failures:?}; {:.0} calls/s before; throughput \
          back after {}; longest silence {} ms; {} retries; client reconnected {} time(s), now on \
-         node {}; {} replies beyond one per call (requests served again after a retry), {} \
+         node {}; {} replies beyond one per call (requests served again), {} \
          dropped by the client as matching no waiting call; {unroutable} replies unroutable; \
          servers on nodes 1, 2, 3 reconnected {server_reconnects:?} times",
         CALLS - failures.values().sum::<u64>(),

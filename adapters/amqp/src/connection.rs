@@ -192,17 +192,20 @@ impl Link {
             match self.open_at(url).await {
                 Ok((connection, publisher)) => {
                     self.addresses.connected(index);
-                    tracing::info!(%address, "connected to the broker");
+                    if failures.is_empty() {
+                        tracing::info!(%address, "connected to the broker");
+                    } else {
+                        // Said only here: when no address answers, the error says it all.
+                        let skipped = describe(&failures);
+                        tracing::warn!(%address, %skipped, "connected to the broker after other addresses did not answer");
+                    }
                     return Ok(Live {
                         connection: Arc::new(connection),
                         publisher,
                         address: address.into(),
                     });
                 }
-                Err(reason) => {
-                    tracing::warn!(%address, %reason, "broker address did not answer");
-                    failures.push((address, reason));
-                }
+                Err(reason) => failures.push((address, reason)),
             }
         }
         Err(unreachable(failures))
@@ -247,17 +250,22 @@ fn unreachable(failures: Vec<(String, String)>) -> TransportError {
             reason: reason.clone(),
         };
     }
-    let reason = failures
-        .iter()
-        .map(|(address, reason)| format!("{}: {reason}", host_port(address)))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let reason = describe(&failures);
     let address = failures
         .into_iter()
         .map(|(address, _)| address)
         .collect::<Vec<_>>()
         .join(", ");
     TransportError::Unreachable { address, reason }
+}
+
+/// `host:port: reason; ...` for each address that failed.
+fn describe(failures: &[(String, String)]) -> String {
+    failures
+        .iter()
+        .map(|(address, reason)| format!("{}: {reason}", host_port(address)))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A new channel with publisher confirms on.
