@@ -41,15 +41,24 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# The pid of node N's Erlang VM, or nothing. The pid file is checked against the process's
-# environment, so that a stale file never points this script at someone else's process.
+# The pid of node N's Erlang VM, or nothing: from its pid file, checked against the
+# process's environment (a stale file never points this script at someone else's process),
+# else found among the beam.smp processes by that environment.
 node_pid() {
-  local n=$1 pid
+  local n=$1 pid proc
   pid=$(cat "$(node_dir "$n")/pid" 2>/dev/null || true)
-  if [ -n "$pid" ] && { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null |
-    grep -qx "RABBITMQ_NODENAME=$(node_name "$n")"; then
+  if [ -n "$pid" ] && is_node "$n" "$pid"; then
     echo "$pid"
+    return
   fi
+  for proc in /proc/[0-9]*; do
+    pid=${proc#/proc/}
+    [ "$(cat "$proc/comm" 2>/dev/null)" = beam.smp ] && is_node "$n" "$pid" && { echo "$pid"; return; }
+  done
+}
+
+is_node() { # N pid
+  { tr '\0' '\n' <"/proc/$2/environ"; } 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$(node_name "$1")"
 }
 
 rss_mib() { awk '/^VmRSS:/ { printf "%d", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"; }
@@ -81,6 +90,7 @@ start_node() {
   local n=$1 d
   d=$(node_dir "$n")
   write_config "$n"
+  rm -f "$d/pid" # a killed node's, which would look like a dead boot
   if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$dir"; fi
   "${as_broker[@]}" \
     RABBITMQ_NODENAME="$(node_name "$n")" \
@@ -104,6 +114,8 @@ await_node() {
   port=$(amqp_port "$n")
   for _ in $(seq 1 900); do
     port_open "$port" && break
+    # The pid file comes early in the boot: without its process, the node has died.
+    [ -f "$(node_dir "$n")/pid" ] && [ -z "$(node_pid "$n")" ] && break
     sleep 0.2
   done
   if ! port_open "$port" ||
@@ -193,6 +205,11 @@ cmd_start() {
     echo "node $n is already running"
     return 0
   fi
+  if [ -n "$(node_pid "$n")" ]; then
+    echo "node $n is booting; waiting for it"
+    await_node "$n"
+    return
+  fi
   [ -d "$(node_dir "$n")/data" ] || { echo "node $n has no data: run '$0 up'" >&2; return 1; }
   started=$(now)
   start_node "$n"
@@ -220,7 +237,7 @@ cmd_urls() {
 
 node_arg() {
   case "${1:-}" in
-    1 | 2 | 3) echo "$1" ;;
+    1 | 2 | 3) return 0 ;;
     *) echo "usage: $0 kill|start N (N = 1, 2 or 3)" >&2; exit 2 ;;
   esac
 }
@@ -228,8 +245,8 @@ node_arg() {
 case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
-  kill) cmd_kill "$(node_arg "${2:-}")" ;;
-  start) cmd_start "$(node_arg "${2:-}")" ;;
+  kill) node_arg "${2:-}" && cmd_kill "$2" ;;
+  start) node_arg "${2:-}" && cmd_start "$2" ;;
   status) cmd_status ;;
   urls) cmd_urls ;;
   *) echo "usage: $0 up|down|kill N|start N|status|urls" >&2; exit 2 ;;
