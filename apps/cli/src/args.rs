@@ -55,7 +55,9 @@ pub enum ReplyToMode {
 /// Where the brokers are. Their passwords are never printed, nor the environment's values.
 #[derive(Args)]
 pub struct BrokerUrls {
-    /// RabbitMQ's URL, with user, password and vhost.
+    /// RabbitMQ's URL, with user, password and vhost; or the nodes of a cluster, comma
+    /// separated, tried in turn (`amqp://u:p@h1:5672/%2f,h2:5672,h3:5672`: later entries may
+    /// be host:port, taking the first's user, password and vhost).
     #[arg(
         long,
         env = "AMQP_URL",
@@ -63,6 +65,10 @@ pub struct BrokerUrls {
         default_value = "amqp://127.0.0.1:5672/%2f"
     )]
     pub amqp_url: String,
+    /// Try the AMQP addresses in a random order, so that many processes spread over the
+    /// nodes (default: the order given, nearest first).
+    #[arg(long, env = "AMQP_SHUFFLE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub amqp_shuffle: bool,
     /// The NATS server's URL, for `--transport nats`.
     #[arg(
         long,

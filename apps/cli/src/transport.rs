@@ -141,6 +141,7 @@ pub fn amqp_config(
     };
     Ok(AmqpConfig {
         url: urls.amqp_url.clone(),
+        shuffle_addresses: urls.amqp_shuffle,
         reply_queue: match reply_to {
             ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
             ReplyToMode::Direct => ReplyQueueMode::Direct,

@@ -24,19 +24,27 @@ use crate::redact_url;
 /// How long opening the connection may take.
 const CONNECT_LIMIT: Duration = Duration::from_secs(5);
 
-/// A connection of its own, named so that operators see what it is.
-async fn connect(url: &str, name: &str) -> Result<Connection, TransportError> {
-    let address = redact_url(url);
-    let properties = ConnectionProperties::default().with_connection_name(name.into());
-    match tokio::time::timeout(CONNECT_LIMIT, Connection::connect(url, properties)).await {
-        Ok(Ok(connection)) => Ok(connection),
-        Ok(Err(error)) => Err(TransportError::Unreachable {
-            address,
-            reason: scrub(&error.to_string(), url),
-        }),
-        Err(_) => Err(TransportError::Unreachable {
-            address,
-            reason: format!("no answer within {CONNECT_LIMIT:?}"),
-        }),
+/// A connection of its own, named so that operators see what it is. `urls` may list a
+/// cluster's nodes, as fibrpc's `--amqp-url` does: the first that answers is used.
+async fn connect(urls: &str, name: &str) -> Result<Connection, TransportError> {
+    let nodes = crate::parse_addresses(urls).map_err(|error| TransportError::Refused {
+        reason: error.to_string(),
+    })?;
+    let mut failure = None;
+    for url in &nodes {
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        let reason =
+            match tokio::time::timeout(CONNECT_LIMIT, Connection::connect(url, properties)).await {
+                Ok(Ok(connection)) => return Ok(connection),
+                Ok(Err(error)) => scrub(&error.to_string(), url),
+                Err(_) => format!("no answer within {CONNECT_LIMIT:?}"),
+            };
+        failure = Some(TransportError::Unreachable {
+            address: redact_url(url),
+            reason,
+        });
     }
+    Err(failure.unwrap_or_else(|| TransportError::Refused {
+        reason: "no broker address".to_owned(),
+    }))
 }

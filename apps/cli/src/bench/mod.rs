@@ -40,7 +40,13 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let settings = Settings::new(&args)?;
     let brokers = match args.transport {
         BenchTransport::Memory => Vec::new(),
-        BenchTransport::Amqp => discover::brokers(&args.urls.amqp_url, BrokerName::RabbitMq),
+        BenchTransport::Amqp => {
+            // A cluster's list may name later nodes by host:port alone: full URLs first.
+            let nodes = fibrpc_amqp::parse_addresses(&args.urls.amqp_url)
+                .map(|nodes| nodes.join(","))
+                .unwrap_or_else(|_| args.urls.amqp_url.clone());
+            discover::brokers(&nodes, BrokerName::RabbitMq)
+        }
         BenchTransport::Nats => discover::brokers(&args.urls.nats_url, BrokerName::Nats),
     };
     print_header(&settings, &brokers);

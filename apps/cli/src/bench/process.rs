@@ -33,6 +33,7 @@ impl ServerProcess {
         command
             .args(args)
             .env("AMQP_URL", &urls.amqp_url)
+            .env("AMQP_SHUFFLE", urls.amqp_shuffle.to_string())
             .env("NATS_URL", &urls.nats_url)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
