@@ -144,22 +144,14 @@ async fn under_load(
         match outcome {
             Ok(()) => row.succeeded += 1,
             Err(CallError::Timeout(_)) => row.lost += 1,
-            Err(error) => *row.failed.entry(error_kind(&error)).or_default() += 1,
+            Err(error) => {
+                *row.failed
+                    .entry(fibrpc_tests::failures::kind(&error))
+                    .or_default() += 1
+            }
         }
     }
     row
-}
-
-fn error_kind(error: &CallError) -> String {
-    let debug = match error {
-        CallError::Transport(error) => format!("{error:?}"),
-        other => format!("{other:?}"),
-    };
-    debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or("error")
-        .to_owned()
 }
 
 fn table(rows: &[Row]) -> String {

@@ -86,13 +86,21 @@ impl RequestQueueSpec {
 /// How to reach RabbitMQ and how to use it. `Debug` shows the URL with its password hidden.
 #[derive(Clone)]
 pub struct AmqpConfig {
-    /// `amqp://user:password@host:port/vhost` or `amqps://...`.
+    /// `amqp://user:password@host:port/vhost` or `amqps://...`; or a comma-separated list of
+    /// the nodes of one cluster, connected to in turn (see [`parse_addresses`] for the rules):
+    /// the first that answers, and after a loss the next one, round the list.
+    ///
+    /// [`parse_addresses`]: crate::parse_addresses
     pub url: String,
+    /// Try the addresses in a random order (drawn once per transport) instead of the order
+    /// given, so that many clients spread over the nodes.
+    pub shuffle_addresses: bool,
     /// Where replies come to; see [`ReplyQueueMode`].
     pub reply_queue: ReplyQueueMode,
     /// How the server side declares a request queue that does not exist yet.
     pub request_queue: RequestQueueSpec,
-    /// Bounds each connection attempt, first or after a loss, from TCP to the first channel.
+    /// Bounds each connection attempt, first or after a loss, from TCP to the first channel;
+    /// with several addresses, the attempt at each of them.
     pub connect_timeout: Duration,
     /// PEM certificates to trust for `amqps://` beside the system's (a private CA).
     pub tls_ca_pem: Option<String>,
@@ -104,6 +112,7 @@ impl Default for AmqpConfig {
     fn default() -> Self {
         Self {
             url: "amqp://127.0.0.1:5672/%2f".to_owned(),
+            shuffle_addresses: false,
             reply_queue: ReplyQueueMode::Exclusive,
             request_queue: RequestQueueSpec::default(),
             connect_timeout: Duration::from_secs(5),
@@ -117,6 +126,7 @@ impl std::fmt::Debug for AmqpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AmqpConfig")
             .field("url", &crate::redact_url(&self.url))
+            .field("shuffle_addresses", &self.shuffle_addresses)
             .field("reply_queue", &self.reply_queue)
             .field("request_queue", &self.request_queue)
             .field("connect_timeout", &self.connect_timeout)

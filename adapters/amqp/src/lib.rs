@@ -17,10 +17,12 @@
 //! The adapter translates and nothing more: correlation, deadlines, retries and codecs live in
 //! the protocol above the ports. It does not use lapin's automatic recovery: the protocol must
 //! learn of every connection loss to fail the calls in flight, and a server-named reply queue
-//! cannot be re-declared. Instead, the first operation after a loss opens a new connection.
+//! cannot be re-declared. Instead, the first operation after a loss opens a new connection:
+//! with several broker addresses (a cluster), to the next one that answers.
 //! Depends on the ports, lapin, tokio, futures-util (consumer streams) and tracing only.
 
 mod acks;
+mod addresses;
 pub mod baseline;
 mod client;
 mod config;
@@ -35,6 +37,7 @@ use std::sync::Arc;
 
 use fibrpc_ports::TransportError;
 
+pub use addresses::{parse_addresses, AddressError};
 pub use config::{AmqpConfig, QueueKind, QueueSpecError, ReplyQueueMode, RequestQueueSpec};
 pub use redact::redact_url;
 
@@ -48,14 +51,27 @@ pub struct AmqpTransport {
 }
 
 impl AmqpTransport {
-    /// Connects, failing within the configured connect timeout with
-    /// `TransportError::Unreachable` (the password redacted) if the broker cannot be reached.
+    /// Connects to the first of the configured addresses that answers.
+    ///
+    /// # Errors
+    /// `TransportError::Unreachable` (passwords redacted) when the address list is malformed
+    /// or inconsistent, or when no address answers, each within the connect timeout; the
+    /// error then names every address tried and why it failed.
     pub async fn connect(config: AmqpConfig) -> Result<Self, TransportError> {
-        let link = Link::new(config);
+        let link = Link::new(config.clone()).map_err(|error| TransportError::Unreachable {
+            address: redact_url(&config.url),
+            reason: error.to_string(),
+        })?;
         link.live().await?;
         Ok(Self {
             link: Arc::new(link),
         })
+    }
+
+    /// The broker address this transport is connected to now (password hidden), or None
+    /// while it has no live connection (lost, not yet replaced).
+    pub fn connected_address(&self) -> Option<String> {
+        self.link.connected_address()
     }
 
     /// The configuration this transport connects with.

@@ -2,6 +2,8 @@
 //! `fibrpc-rpc`, and maps the outcome to an exit code.
 
 mod args;
+mod bare;
+mod bare_echo;
 mod bench;
 mod call;
 mod demo;
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Call(args) => call::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BareEcho(args) => bare_echo::run(args).await,
         }
     });
     match outcome {
@@ -50,7 +53,7 @@ fn init_logging(command: &Command) {
     // in one line, and a passive declare of a missing queue is no error at all. So lapin is
     // silent by default; `RUST_LOG=info,lapin=debug` shows it.
     let default = match command {
-        Command::Serve(_) => "info,lapin=off",
+        Command::Serve(_) | Command::BareEcho(_) => "info,lapin=off",
         _ => "warn,lapin=off",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

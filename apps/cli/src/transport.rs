@@ -50,6 +50,35 @@ pub async fn connect_server(
     open(broker, ReplyToMode::Exclusive, spec).await
 }
 
+/// The AMQP settings of a server, or of the bench's queue administration: the request queue
+/// declared, if missing, as the flags say.
+pub fn amqp_server_config(
+    urls: &BrokerUrls,
+    reply_to: ReplyToMode,
+    request_queue: &RequestQueueArgs,
+) -> Result<AmqpConfig, String> {
+    Ok(AmqpConfig {
+        request_queue: request_queue_spec(request_queue)?,
+        ..amqp_config(urls, reply_to, None)?
+    })
+}
+
+/// Makes sure `queue` exists on RabbitMQ, declared as the flags say if it is missing.
+pub async fn declare_amqp_request_queue(
+    urls: &BrokerUrls,
+    queue: &str,
+    request_queue: &RequestQueueArgs,
+) -> Result<(), String> {
+    let config = amqp_server_config(urls, ReplyToMode::Exclusive, request_queue)?;
+    let admin = AmqpTransport::connect(config)
+        .await
+        .map_err(|error| error.to_string())?;
+    admin
+        .declare_request_queue(queue)
+        .await
+        .map_err(|error| error.to_string())
+}
+
 /// The queue settings the flags give, checked.
 fn request_queue_spec(args: &RequestQueueArgs) -> Result<RequestQueueSpec, String> {
     let spec = RequestQueueSpec {
@@ -112,6 +141,7 @@ pub fn amqp_config(
     };
     Ok(AmqpConfig {
         url: urls.amqp_url.clone(),
+        shuffle_addresses: urls.amqp_shuffle,
         reply_queue: match reply_to {
             ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
             ReplyToMode::Direct => ReplyQueueMode::Direct,

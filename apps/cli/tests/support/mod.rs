@@ -16,16 +16,27 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 /// True when RabbitMQ answers on 127.0.0.1:5672. In CI (CI=true) a missing broker fails the
 /// test instead: broker tests must run there for real.
 pub fn rabbitmq_available() -> bool {
-    let address: SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    broker_available(
+        "RabbitMQ",
+        5672,
+        "start it with `rabbitmq-server -detached`",
+    )
+}
+
+/// True when NATS answers on 127.0.0.1:4222; with CI=true a missing server fails the test.
+pub fn nats_available() -> bool {
+    broker_available("NATS", 4222, "start it with `nats-server -js`")
+}
+
+fn broker_available(name: &str, port: u16, hint: &str) -> bool {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
     let up = TcpStream::connect_timeout(&address, Duration::from_secs(2)).is_ok();
     if !up {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but no RabbitMQ answers on 127.0.0.1:5672"
+            "CI=true but no {name} answers on {address}"
         );
-        eprintln!(
-            "skipping: no RabbitMQ on 127.0.0.1:5672 (start it with `rabbitmq-server -detached`)"
-        );
+        eprintln!("skipping: no {name} on {address} ({hint})");
     }
     up
 }
@@ -263,4 +274,43 @@ pub fn interop_script(name: &str) -> PathBuf {
         .join("tests")
         .join("interop")
         .join(name)
+}
+
+/// Deletes queues a test made through servers it started (they outlive their servers).
+pub fn delete_amqp_queues(queues: &[&str]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let admin = fibrpc_amqp::AmqpTransport::connect(fibrpc_amqp::AmqpConfig::default())
+            .await
+            .unwrap();
+        for queue in queues {
+            admin.delete_queue(queue).await.unwrap();
+        }
+    });
+}
+
+/// A temporary file path, removed when dropped.
+pub struct TempFile(pub PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str) -> Self {
+        Self(std::env::temp_dir().join(format!("{}-{name}", unique_queue("file"))))
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&self.0).unwrap()).unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
