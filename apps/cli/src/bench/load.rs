@@ -8,7 +8,7 @@ use fibrpc_amqp::AmqpTransport;
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::NatsTransport;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
-use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
 
 use super::report::{join_workers, Latencies, Measured};
 use crate::args::{BenchArgs, BenchTransport};
@@ -105,7 +105,7 @@ pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
                 concurrency: args.server_concurrency,
                 ..ServerConfig::default()
             };
-            RpcServer::new(transport.clone(), config).spawn()
+            RpcServer::new(transport.clone(), config, Fib::service(Default::default())).spawn()
         })
         .collect();
     let mut clients = Vec::new();
@@ -177,7 +177,7 @@ async fn drive(
                 // bounded by `calls`, and each call by the client's timeout.
                 while next.fetch_add(1, Ordering::Relaxed) < calls {
                     let began = Instant::now();
-                    let failure = match client.call(n).await {
+                    let failure = match client.call::<Fib>(n).await {
                         Ok(value) if value == *expected => {
                             latencies.record(began.elapsed());
                             None
