@@ -24,6 +24,8 @@ mod error;
 pub mod fib;
 mod procedure;
 pub mod server;
+#[cfg(test)]
+mod testing;
 
 pub use backoff::Backoff;
 pub use client::{ClientConfig, ClientStats, RetryPolicy, RpcClient};

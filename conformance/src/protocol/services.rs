@@ -17,22 +17,11 @@ use super::{
 };
 use crate::{eventually, TransportFactory};
 
-/// A procedure no server of these scenarios hosts.
-struct Missing;
-
-impl Procedure for Missing {
-    const NAME: &'static str = "conformance.missing";
-    type Request = u64;
-    type Response = u64;
-    type Error = TextError;
-    type Wire = Bincode;
-}
-
 /// How long an error reply may take: a round trip, not a deadline (calls wait 5 s).
 const PROMPT: Duration = Duration::from_secs(2);
 
 /// A request for a procedure the server does not host gets `UnknownProcedure` at once, in
-/// the request's codec: a named one from our client, and the tutorial's nameless request to a
+/// the request's codec: a named one from our client (the gate, on a text-statistics server), and the tutorial's nameless request to a
 /// server with no unnamed procedure. The server goes on serving.
 pub async fn unknown_procedures_get_an_error_reply_at_once(factory: &dyn TransportFactory) {
     let queue = queue(factory, "unknown-procedure").await;
@@ -45,12 +34,12 @@ pub async fn unknown_procedures_get_an_error_reply_at_once(factory: &dyn Transpo
     let client = client(factory, client_config(&queue)).await;
 
     let started = Instant::now();
-    let outcome = client.call::<Missing>(1).await;
+    let outcome = client.call::<Gate>(1).await;
     let took = started.elapsed();
     assert_eq!(
         outcome,
         Err(CallError::Fault(Fault::UnknownProcedure {
-            name: Some(Missing::NAME.to_owned())
+            name: Some(Gate::NAME.to_owned())
         }))
     );
     assert!(took < PROMPT, "the error reply took {took:?}");

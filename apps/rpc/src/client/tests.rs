@@ -10,6 +10,7 @@ use fibrpc_ports::{Envelope, MockReplyInbox, MockRequestTransport, ReplyInbox, T
 use super::*;
 use crate::codec::Codec;
 use crate::fib::FibWire;
+use crate::testing::Echo;
 use crate::{Fib, Wire};
 
 /// A mock inbox that hands out what the test sends it, and reports a lost connection when
@@ -277,21 +278,6 @@ async fn connect_reports_a_transport_that_cannot_open_an_inbox() {
     assert!(matches!(outcome, Err(TransportError::Unreachable { .. })));
 }
 
-/// A procedure that is not idempotent: a call that may have run must not be sent again.
-struct Append;
-
-#[derive(Debug, serde::Serialize, serde::Deserialize, thiserror::Error)]
-#[error("never")]
-struct Never;
-
-impl crate::Procedure for Append {
-    const NAME: &'static str = "test.append";
-    type Request = String;
-    type Response = u64;
-    type Error = Never;
-    type Wire = crate::Bincode;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_named_procedure_is_named_and_not_retried_unless_idempotent() {
     let (inbox, replies) = inbox("r");
@@ -301,7 +287,7 @@ async fn a_named_procedure_is_named_and_not_retried_unless_idempotent() {
         .expect_send_request()
         .times(1)
         .withf(|_, request| {
-            request.procedure.as_deref() == Some("test.append")
+            request.procedure.as_deref() == Some("test.echo")
                 && request.content_type.as_deref() == Some("application/x-bincode")
         })
         .returning(|_, _| Err(TransportError::disconnected("test: publish failed")));
@@ -311,7 +297,8 @@ async fn a_named_procedure_is_named_and_not_retried_unless_idempotent() {
     let client = RpcClient::connect(Arc::new(transport), ClientConfig { retry, ..config() })
         .await
         .unwrap();
-    let outcome = client.call::<Append>("line".to_owned()).await;
+    // Echo is not idempotent: a call that may have run is not sent again.
+    let outcome = client.call::<Echo>("line".to_owned()).await;
     assert!(
         matches!(
             outcome,

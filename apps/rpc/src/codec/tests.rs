@@ -1,31 +1,8 @@
 use proptest::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::{Bincode, CallError, Procedure, Wire};
-
-/// A procedure of serde types, as users define them.
-struct Lookup;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Entry {
-    key: String,
-    values: Vec<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
-enum LookupError {
-    #[error("no entry {0:?}")]
-    Missing(String),
-}
-
-impl Procedure for Lookup {
-    const NAME: &'static str = "test.lookup";
-    type Request = String;
-    type Response = Entry;
-    type Error = LookupError;
-    type Wire = Bincode;
-}
+use crate::testing::{Echo as Lookup, EchoError};
+use crate::{Bincode, CallError, Wire};
 
 fn every_fault() -> Vec<Fault> {
     vec![
@@ -79,11 +56,10 @@ fn serde_procedures_round_trip_in_bincode() {
         <Bincode as Wire<Lookup>>::decode_request(codec, &body),
         Ok("colour".to_owned())
     );
-    let entry = Entry {
-        key: "colour".into(),
-        values: vec![1, 2, 3],
-    };
-    for outcome in [Ok(entry), Err(LookupError::Missing("size".into()))] {
+    for outcome in [
+        Ok("blue".to_owned()),
+        Err(EchoError::Refused("size".into())),
+    ] {
         let body = <Bincode as Wire<Lookup>>::encode_reply(codec, &outcome).unwrap();
         let back = <Bincode as Wire<Lookup>>::decode_reply(codec, &body);
         assert_eq!(back, outcome.map_err(CallError::Remote));

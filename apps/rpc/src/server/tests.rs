@@ -14,7 +14,8 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::codec::Codec;
-use crate::{Bincode, Fault, Fib, Procedure, Wire};
+use crate::testing::{Echo, EchoError};
+use crate::{Bincode, Fault, Fib, Wire};
 
 fn text_request(reply_to: Option<&str>, body: &str) -> Envelope {
     Envelope {
@@ -223,20 +224,6 @@ async fn every_request_of_a_burst_is_answered_once() {
 }
 
 /// Echoes its request, or panics when asked to.
-struct Echo;
-
-#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
-#[error("never")]
-struct Never;
-
-impl Procedure for Echo {
-    const NAME: &'static str = "test.echo";
-    type Request = String;
-    type Response = String;
-    type Error = Never;
-    type Wire = Bincode;
-}
-
 fn echo_service() -> Service<()> {
     Service::default().register(Echo, |_, text: String| async move {
         assert!(text != "panic", "asked to panic");
@@ -260,7 +247,7 @@ async fn echo_reply<S: Send + Sync + 'static>(
     request: Envelope,
     service: Service<S>,
     config: ServerConfig,
-) -> Result<String, crate::CallError<Never>> {
+) -> Result<String, crate::CallError<EchoError>> {
     let done = Arc::new(Notify::new());
     let replies = Arc::new(Mutex::new(Vec::new()));
     let mut transport = MockReplyTransport::new();
