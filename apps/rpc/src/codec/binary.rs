@@ -5,6 +5,7 @@
 //! A reply is variant 0 (the response) or 1 (a failure); among failures, variant 0 is the
 //! procedure's own error and the server's faults follow in the order fib's errors had.
 
+use bincode::enc::write::{SizeWriter, Writer};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -65,10 +66,27 @@ impl<E> From<WireFailure<E>> for CallError<E> {
     }
 }
 
+/// The body of `value`, allocated once at its exact size (as bincode's own `encode_to_vec`
+/// does, and its serde one does not: that one grows the vector as it writes).
+///
 /// # Errors
 /// [`EncodeError`] when `value`'s `Serialize` implementation fails.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|error| EncodeError(error.to_string()))
+    let failed = |error: bincode::error::EncodeError| EncodeError(error.to_string());
+    let mut size = SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut size, config()).map_err(failed)?;
+    let mut body = VecWriter(Vec::with_capacity(size.bytes_written));
+    bincode::serde::encode_into_writer(value, &mut body, config()).map_err(failed)?;
+    Ok(body.0)
+}
+
+struct VecWriter(Vec<u8>);
+
+impl Writer for VecWriter {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// # Errors

@@ -13,20 +13,27 @@ use super::ServerStats;
 use crate::codec::Codec;
 use crate::Fault;
 
-/// A reply body, its codec, and whether it carries an error.
+/// A reply body and its codec, and the error it carries, if any.
 pub(crate) struct Answer {
     pub codec: Codec,
     pub body: Vec<u8>,
-    pub failed: bool,
+    pub failed: Option<Failed>,
+}
+
+/// The error an answer carries, for the log.
+pub(crate) enum Failed {
+    /// The procedure's own error: the procedure's business, logged at debug level.
+    Procedure(String),
+    /// The server's own: the request's fault or the server's, logged as a warning.
+    Fault(Fault),
 }
 
 impl Answer {
     pub(crate) fn fault(codec: Codec, fault: Fault) -> Self {
-        tracing::warn!(%fault, "answering with an error reply");
         Self {
             codec,
             body: codec.encode_fault(&fault),
-            failed: true,
+            failed: Some(Failed::Fault(fault)),
         }
     }
 }
@@ -100,9 +107,18 @@ impl Replier {
             ..Envelope::default()
         };
         let correlation_id = correlation_id.unwrap_or_default();
+        match &answer.failed {
+            Some(Failed::Fault(fault)) => {
+                tracing::warn!(%correlation_id, %fault, "answering with an error reply");
+            }
+            Some(Failed::Procedure(error)) => {
+                tracing::debug!(%correlation_id, %error, "answering with the procedure's error");
+            }
+            None => {}
+        }
         match self.transport.send_reply(&reply_to, reply).await {
             Ok(()) => {
-                let counter = if answer.failed {
+                let counter = if answer.failed.is_some() {
                     &self.stats.error_replies
                 } else {
                     &self.stats.answered

@@ -110,7 +110,7 @@ impl RpcServer {
             .consume_requests(&config.queue, config.prefetch)
             .await
             .map_err(ServerError::Start)?;
-        tracing::info!(queue = %config.queue, prefetch = config.prefetch, concurrency = config.concurrency, "awaiting RPC requests");
+        tracing::info!(queue = %config.queue, prefetch = config.prefetch, concurrency = config.concurrency, procedures = ?self.routes.names(), "awaiting RPC requests");
         let replier = Arc::new(Replier::new(
             self.transport.clone(),
             config.max_body_bytes,

@@ -13,11 +13,13 @@ use futures_util::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::handler::{Answer, Replier};
+use super::handler::{Answer, Failed, Replier};
 use crate::codec::Codec;
 use crate::{Fault, Procedure, Wire};
 
-/// What a server does with a request taken after its caller's deadline has passed.
+/// What a server does with a request taken after its caller's deadline has passed. A broker
+/// that expires messages drops a request still queued at its deadline whatever this says;
+/// this decides for one that reaches the server late all the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Expired {
     /// Acknowledges it unanswered: nobody waits for the reply any more.
@@ -36,7 +38,9 @@ pub enum Expired {
 pub struct Limits {
     /// Largest request body read; larger ones get a [`Fault::BodyTooLarge`] reply.
     pub max_body_bytes: Option<usize>,
-    /// Requests of this procedure handled at once, within the server's own bound.
+    /// Requests of this procedure handled at once, within the server's own bound. Requests
+    /// waiting for this bound hold one of the server's slots meanwhile: the bound caps the
+    /// procedure's share of the work running, not of the server.
     pub concurrency: Option<usize>,
     /// What happens to a request taken after its caller's deadline.
     pub expired: Option<Expired>,
@@ -163,6 +167,13 @@ impl Routes {
         self.named.insert(name, route);
     }
 
+    /// The names of the procedures, sorted.
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.named.keys().copied().collect();
+        names.sort_unstable();
+        names
+    }
+
     pub(crate) fn find(&self, procedure: Option<&str>) -> Option<&Arc<dyn Route>> {
         match procedure {
             None => self.unnamed.as_ref().map(|(_, route)| route),
@@ -248,7 +259,10 @@ where
                 )
             }
         };
-        let failed = outcome.is_err();
+        let failed = outcome
+            .as_ref()
+            .err()
+            .map(|error| Failed::Procedure(error.to_string()));
         let encoded = if P::Wire::heavy_reply(codec, &outcome) {
             tokio::task::spawn_blocking(move || P::Wire::encode_reply(codec, &outcome))
                 .await
