@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::handler::{Answer, Failed, Replier};
-use crate::codec::Codec;
+use crate::codec::{Codec, EncodeError};
 use crate::{Fault, Procedure, Wire};
 
 /// What a server does with a request taken after its caller's deadline has passed. A broker
@@ -241,47 +241,49 @@ where
             Err(fault) => return Answer::fault(codec, fault),
         };
         drop(body);
+        match self.run(request).await {
+            Ok(outcome) => encode::<P>(codec, outcome).await,
+            Err(fault) => Answer::fault(codec, fault),
+        }
+    }
+
+    /// The handler's outcome, within the procedure's own bound; a panic is a fault.
+    async fn run(&self, request: P::Request) -> Result<Result<P::Response, P::Error>, Fault> {
         let _running = match &self.running {
             Some(running) => running.acquire().await.ok(),
             None => None,
         };
-        let handled = AssertUnwindSafe(async { (self.handler)(self.state.clone(), request).await })
+        AssertUnwindSafe(async { (self.handler)(self.state.clone(), request).await })
             .catch_unwind()
-            .await;
-        let outcome = match handled {
-            Ok(outcome) => outcome,
-            Err(panic) => {
-                return Answer::fault(
-                    codec,
-                    Fault::Internal {
-                        reason: panic_reason(&*panic),
-                    },
-                )
-            }
-        };
-        let failed = outcome
-            .as_ref()
-            .err()
-            .map(|error| Failed::Procedure(error.to_string()));
-        let encoded = if P::Wire::heavy_reply(codec, &outcome) {
-            tokio::task::spawn_blocking(move || P::Wire::encode_reply(codec, &outcome))
-                .await
-                .unwrap_or_else(|error| Err(crate::codec::EncodeError(error.to_string())))
-        } else {
-            P::Wire::encode_reply(codec, &outcome)
-        };
-        match encoded {
-            Ok(body) => Answer {
-                codec,
-                body,
-                failed,
-            },
-            Err(error) => Answer::fault(
-                codec,
-                Fault::Internal {
-                    reason: format!("cannot encode the reply: {error}"),
-                },
-            ),
+            .await
+            .map_err(|panic| Fault::Internal {
+                reason: panic_reason(&*panic),
+            })
+    }
+}
+
+/// The reply carrying `outcome`; one that is heavy to encode is encoded on the blocking pool.
+async fn encode<P: Procedure>(codec: Codec, outcome: Result<P::Response, P::Error>) -> Answer {
+    let failed = outcome
+        .as_ref()
+        .err()
+        .map(|error| Failed::Procedure(error.to_string()));
+    let encoded = if P::Wire::heavy_reply(codec, &outcome) {
+        tokio::task::spawn_blocking(move || P::Wire::encode_reply(codec, &outcome))
+            .await
+            .unwrap_or_else(|error| Err(EncodeError(error.to_string())))
+    } else {
+        P::Wire::encode_reply(codec, &outcome)
+    };
+    match encoded {
+        Ok(body) => Answer {
+            codec,
+            body,
+            failed,
+        },
+        Err(error) => {
+            let reason = format!("cannot encode the reply: {error}");
+            Answer::fault(codec, Fault::Internal { reason })
         }
     }
 }
