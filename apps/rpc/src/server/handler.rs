@@ -10,7 +10,7 @@ use fibrpc_ports::{Envelope, IncomingRequest, ReplyTransport, TransportError};
 
 use super::service::{Expired, Limits};
 use super::ServerStats;
-use crate::codec::Codec;
+use crate::codec::{truncate_for_display, Codec};
 use crate::Fault;
 
 /// A reply body and its codec, and the error it carries, if any.
@@ -159,8 +159,13 @@ impl Replier {
     }
 
     /// Answers a request for a procedure the server does not host.
-    pub(crate) async fn unknown_procedure(&self, mut request: IncomingRequest) {
-        let name = request.envelope.procedure.take();
+    pub(crate) async fn unknown_procedure(&self, request: IncomingRequest) {
+        // Untrusted: shortened for the reply and the log.
+        let name = request
+            .envelope
+            .procedure
+            .as_deref()
+            .map(truncate_for_display);
         let answer =
             |codec, _| async move { Answer::fault(codec, Fault::UnknownProcedure { name }) };
         self.handle(request, &Limits::default(), answer).await;
