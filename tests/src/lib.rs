@@ -1,8 +1,12 @@
-//! Factories that plug each adapter into the conformance kit, shared by the workspace tests.
+//! Factories that plug each adapter into the conformance kit, shared by the workspace tests;
+//! the local RabbitMQ cluster and throughput figures for the cluster tests.
 
 mod amqp;
+pub mod cluster;
+pub mod failures;
 mod memory;
 mod nats;
+pub mod throughput;
 
 pub use amqp::AmqpFactory;
 pub use memory::MemoryFactory;

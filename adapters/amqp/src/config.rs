@@ -15,16 +15,92 @@ pub enum ReplyQueueMode {
     Direct,
 }
 
+/// The kind of a request queue the adapter declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueKind {
+    /// RabbitMQ's classic queue, as the tutorial declares it; the default.
+    #[default]
+    Classic,
+    /// A replicated quorum queue (`x-queue-type: quorum`): always durable, counts deliveries,
+    /// so it can set aside a request that keeps failing (`delivery_limit`).
+    Quorum,
+}
+
+/// How a request queue that does not exist yet is declared. An existing queue is used as it
+/// is, whatever its kind and arguments: whoever made it (an operator, a policy, another
+/// program's server) decided them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestQueueSpec {
+    /// Classic (the default) or quorum.
+    pub kind: QueueKind,
+    /// Survives a broker restart. A quorum queue is durable whatever this says.
+    pub durable: bool,
+    /// Where requests go when dead-lettered (`x-dead-letter-exchange`): past the delivery
+    /// limit, expired, or rejected without requeue.
+    pub dead_letter_exchange: Option<String>,
+    /// Quorum queues only (`x-delivery-limit`): a request returned to the queue more than this
+    /// many times (its server died or gave it back) is dead-lettered, or dropped without a
+    /// dead-letter exchange, instead of being delivered again forever.
+    pub delivery_limit: Option<u32>,
+}
+
+/// Settings of a request queue that no broker would accept, or that would do harm.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueSpecError {
+    #[error("a delivery limit needs a quorum queue (RabbitMQ counts deliveries only there)")]
+    DeliveryLimitNeedsQuorum,
+    #[error(
+        "the dead-letter exchange needs a name (the default exchange would route a \
+         dead-lettered request back to its own queue)"
+    )]
+    UnnamedDeadLetterExchange,
+}
+
+impl RequestQueueSpec {
+    /// Checks the settings before anything is sent to the broker.
+    ///
+    /// # Errors
+    /// [`QueueSpecError::DeliveryLimitNeedsQuorum`] for a delivery limit on a classic queue
+    /// (RabbitMQ refuses the declare); [`QueueSpecError::UnnamedDeadLetterExchange`] for an
+    /// empty exchange name.
+    pub fn validate(&self) -> Result<(), QueueSpecError> {
+        if self.delivery_limit.is_some() && self.kind != QueueKind::Quorum {
+            return Err(QueueSpecError::DeliveryLimitNeedsQuorum);
+        }
+        if self
+            .dead_letter_exchange
+            .as_deref()
+            .is_some_and(|exchange| exchange.trim().is_empty())
+        {
+            return Err(QueueSpecError::UnnamedDeadLetterExchange);
+        }
+        Ok(())
+    }
+
+    /// Whether the queue is declared durable: asked for, or implied by its kind.
+    pub fn is_durable(&self) -> bool {
+        self.durable || self.kind == QueueKind::Quorum
+    }
+}
+
 /// How to reach RabbitMQ and how to use it. `Debug` shows the URL with its password hidden.
 #[derive(Clone)]
 pub struct AmqpConfig {
-    /// `amqp://user:password@host:port/vhost` or `amqps://...`.
+    /// `amqp://user:password@host:port/vhost` or `amqps://...`; or a comma-separated list of
+    /// the nodes of one cluster, connected to in turn (see [`parse_addresses`] for the rules):
+    /// the first that answers, and after a loss the next one, round the list.
+    ///
+    /// [`parse_addresses`]: crate::parse_addresses
     pub url: String,
+    /// Try the addresses in a random order (drawn once per transport) instead of the order
+    /// given, so that many clients spread over the nodes.
+    pub shuffle_addresses: bool,
     /// Where replies come to; see [`ReplyQueueMode`].
     pub reply_queue: ReplyQueueMode,
-    /// Declare request queues durable (production); the tutorial's are not.
-    pub durable_queues: bool,
-    /// Bounds each connection attempt, first or after a loss, from TCP to the first channel.
+    /// How the server side declares a request queue that does not exist yet.
+    pub request_queue: RequestQueueSpec,
+    /// Bounds each connection attempt, first or after a loss, from TCP to the first channel;
+    /// with several addresses, the attempt at each of them.
     pub connect_timeout: Duration,
     /// PEM certificates to trust for `amqps://` beside the system's (a private CA).
     pub tls_ca_pem: Option<String>,
@@ -36,8 +112,9 @@ impl Default for AmqpConfig {
     fn default() -> Self {
         Self {
             url: "amqp://127.0.0.1:5672/%2f".to_owned(),
+            shuffle_addresses: false,
             reply_queue: ReplyQueueMode::Exclusive,
-            durable_queues: false,
+            request_queue: RequestQueueSpec::default(),
             connect_timeout: Duration::from_secs(5),
             tls_ca_pem: None,
             connection_name: None,
@@ -49,11 +126,58 @@ impl std::fmt::Debug for AmqpConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AmqpConfig")
             .field("url", &crate::redact_url(&self.url))
+            .field("shuffle_addresses", &self.shuffle_addresses)
             .field("reply_queue", &self.reply_queue)
-            .field("durable_queues", &self.durable_queues)
+            .field("request_queue", &self.request_queue)
             .field("connect_timeout", &self.connect_timeout)
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|_| "<pem>"))
             .field("connection_name", &self.connection_name)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_the_tutorials_queue() {
+        let spec = RequestQueueSpec::default();
+        assert_eq!(spec.kind, QueueKind::Classic);
+        assert!(!spec.is_durable());
+        assert_eq!(spec.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_quorum_queue_is_durable_and_may_have_a_delivery_limit() {
+        let spec = RequestQueueSpec {
+            kind: QueueKind::Quorum,
+            delivery_limit: Some(3),
+            dead_letter_exchange: Some("dead".into()),
+            ..RequestQueueSpec::default()
+        };
+        assert!(spec.is_durable());
+        assert_eq!(spec.validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_combinations_are_refused() {
+        let classic_with_limit = RequestQueueSpec {
+            durable: true,
+            delivery_limit: Some(3),
+            ..RequestQueueSpec::default()
+        };
+        assert_eq!(
+            classic_with_limit.validate(),
+            Err(QueueSpecError::DeliveryLimitNeedsQuorum)
+        );
+        let unnamed = RequestQueueSpec {
+            dead_letter_exchange: Some(String::new()),
+            ..RequestQueueSpec::default()
+        };
+        assert_eq!(
+            unnamed.validate(),
+            Err(QueueSpecError::UnnamedDeadLetterExchange)
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! The connection to the broker, replaced by a new one on first use after it is lost.
+//! The connection to the broker, replaced by a new one on first use after it is lost: to the
+//! next address of the list that answers when there are several.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -9,6 +10,7 @@ use lapin::tcp::OwnedTLSConfig;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::{Mutex, Semaphore};
 
+use crate::addresses::{host_port, parse_addresses, shuffled, AddressError, AddressRing};
 use crate::errors::translate;
 use crate::redact::scrub;
 use crate::{redact_url, AmqpConfig};
@@ -18,6 +20,8 @@ use crate::{redact_url, AmqpConfig};
 pub(crate) struct Live {
     pub connection: Arc<Connection>,
     pub publisher: Channel,
+    /// The broker address it is connected to, password hidden.
+    pub address: Arc<str>,
 }
 
 impl Live {
@@ -46,6 +50,7 @@ struct Attempts {
 
 pub(crate) struct Link {
     config: AmqpConfig,
+    addresses: AddressRing,
     current: RwLock<Option<Live>>,
     /// With direct reply-to, requests must go out on the channel that consumes the replies:
     /// the channel of the newest reply inbox.
@@ -66,15 +71,25 @@ pub(crate) struct Link {
 const MAX_UNCONFIRMED_PUBLISHES: usize = 4096;
 
 impl Link {
-    pub(crate) fn new(config: AmqpConfig) -> Self {
-        Self {
+    pub(crate) fn new(config: AmqpConfig) -> Result<Self, AddressError> {
+        let mut urls = parse_addresses(&config.url)?;
+        if config.shuffle_addresses {
+            urls = shuffled(urls);
+        }
+        Ok(Self {
+            addresses: AddressRing::new(urls),
             config,
             current: RwLock::new(None),
             direct_reply_channel: RwLock::new(None),
             reconnecting: Mutex::new(Attempts::default()),
             attempts_done: AtomicU64::new(0),
             unconfirmed: Arc::new(Semaphore::new(MAX_UNCONFIRMED_PUBLISHES)),
-        }
+        })
+    }
+
+    /// The address of the live connection (password hidden), if there is one.
+    pub(crate) fn connected_address(&self) -> Option<String> {
+        self.usable().map(|live| live.address.to_string())
     }
 
     pub(crate) fn unconfirmed_publishes(&self) -> &Arc<Semaphore> {
@@ -145,10 +160,7 @@ impl Link {
             Some(live) => {
                 let publisher = self.within_timeout(live.open_confirmed_channel()).await?;
                 tracing::debug!("publishing channel reopened");
-                Live {
-                    connection: live.connection,
-                    publisher,
-                }
+                Live { publisher, ..live }
             }
             None => self.open().await?,
         };
@@ -170,37 +182,53 @@ impl Link {
             })?
     }
 
-    /// One connection attempt, bounded by the connect timeout as a whole.
+    /// One round of connection attempts over the addresses, from where the last connection
+    /// leaves off; the first that answers wins. Each attempt is bounded by the connect
+    /// timeout; when none answers, the error names every address tried and why it failed.
     async fn open(&self) -> Result<Live, TransportError> {
-        let address = redact_url(&self.config.url);
-        let unreachable = |reason: String| TransportError::Unreachable {
-            address: address.clone(),
-            reason: scrub(&reason, &self.config.url),
-        };
-        let opening = async {
-            let connection = self
-                .connect()
-                .await
-                .map_err(|error| unreachable(error.to_string()))?;
-            let publisher = confirmed_channel(&connection).await?;
-            Ok(Live {
-                connection: Arc::new(connection),
-                publisher,
-            })
-        };
-        let live = tokio::time::timeout(self.config.connect_timeout, opening)
-            .await
-            .map_err(|_| {
-                unreachable(format!(
-                    "no answer within {:?}",
-                    self.config.connect_timeout
-                ))
-            })??;
-        tracing::info!(%address, "connected to the broker");
-        Ok(live)
+        let mut failures = Vec::with_capacity(self.addresses.len());
+        for (index, url) in self.addresses.round() {
+            let address = redact_url(url);
+            match self.open_at(url).await {
+                Ok((connection, publisher)) => {
+                    self.addresses.connected(index);
+                    if failures.is_empty() {
+                        tracing::info!(%address, "connected to the broker");
+                    } else {
+                        // Said only here: when no address answers, the error says it all.
+                        let skipped = describe(&failures);
+                        tracing::warn!(%address, %skipped, "connected to the broker after other addresses did not answer");
+                    }
+                    return Ok(Live {
+                        connection: Arc::new(connection),
+                        publisher,
+                        address: address.into(),
+                    });
+                }
+                Err(reason) => failures.push((address, reason)),
+            }
+        }
+        Err(unreachable(failures))
     }
 
-    async fn connect(&self) -> Result<Connection, lapin::Error> {
+    /// A connection to `url` and its publishing channel, or why there are none within the
+    /// connect timeout (password scrubbed).
+    async fn open_at(&self, url: &str) -> Result<(Connection, Channel), String> {
+        let opening = async {
+            let connection = self.connect(url).await.map_err(|error| error.to_string())?;
+            let publisher = confirmed_channel(&connection)
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok((connection, publisher))
+        };
+        let timeout = self.config.connect_timeout;
+        match tokio::time::timeout(timeout, opening).await {
+            Ok(outcome) => outcome.map_err(|reason: String| scrub(&reason, &self.config.url)),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    }
+
+    async fn connect(&self, url: &str) -> Result<Connection, lapin::Error> {
         let mut properties = ConnectionProperties::default();
         if let Some(name) = &self.config.connection_name {
             properties = properties.with_connection_name(name.clone().into());
@@ -210,8 +238,34 @@ impl Link {
             cert_chain: self.config.tls_ca_pem.clone(),
         };
         let runtime = lapin::runtime::default_runtime()?;
-        Connection::connect_with_config(&self.config.url, properties, tls, runtime).await
+        Connection::connect_with_config(url, properties, tls, runtime).await
     }
+}
+
+/// Every address tried and why it failed; one address keeps the single-broker form.
+fn unreachable(failures: Vec<(String, String)>) -> TransportError {
+    if let [(address, reason)] = failures.as_slice() {
+        return TransportError::Unreachable {
+            address: address.clone(),
+            reason: reason.clone(),
+        };
+    }
+    let reason = describe(&failures);
+    let address = failures
+        .into_iter()
+        .map(|(address, _)| address)
+        .collect::<Vec<_>>()
+        .join(", ");
+    TransportError::Unreachable { address, reason }
+}
+
+/// `host:port: reason; ...` for each address that failed.
+fn describe(failures: &[(String, String)]) -> String {
+    failures
+        .iter()
+        .map(|(address, reason)| format!("{}: {reason}", host_port(address)))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A new channel with publisher confirms on.

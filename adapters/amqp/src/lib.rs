@@ -7,21 +7,28 @@
 //!   `expiration` set from the call's deadline. Replies come to one exclusive, auto-delete,
 //!   server-named queue per connection (the tutorial's callback queue), or to RabbitMQ's
 //!   direct reply-to.
-//! - Server side: the request queue is declared with the tutorial's arguments, consumed with
-//!   manual acknowledgement under `basic.qos` prefetch; replies are published with confirms.
+//! - Server side: an existing request queue is consumed as it is, whatever its kind and
+//!   arguments (a passive declare looks first); a missing one is declared as
+//!   [`RequestQueueSpec`] says (the tutorial's classic queue by default, or quorum, durable,
+//!   with a dead-letter exchange and a delivery limit). Requests are consumed with manual
+//!   acknowledgement under `basic.qos` prefetch; replies are published with confirms.
+//! - The client side declares only its own reply queue; it never declares a request queue.
 //!
 //! The adapter translates and nothing more: correlation, deadlines, retries and codecs live in
 //! the protocol above the ports. It does not use lapin's automatic recovery: the protocol must
 //! learn of every connection loss to fail the calls in flight, and a server-named reply queue
-//! cannot be re-declared. Instead, the first operation after a loss opens a new connection.
+//! cannot be re-declared. Instead, the first operation after a loss opens a new connection:
+//! with several broker addresses (a cluster), to the next one that answers.
 //! Depends on the ports, lapin, tokio, futures-util (consumer streams) and tracing only.
 
+mod addresses;
 pub mod baseline;
 mod client;
 mod config;
 mod connection;
 mod errors;
 mod properties;
+mod queue;
 mod redact;
 mod server;
 
@@ -29,7 +36,8 @@ use std::sync::Arc;
 
 use fibrpc_ports::TransportError;
 
-pub use config::{AmqpConfig, ReplyQueueMode};
+pub use addresses::{parse_addresses, AddressError};
+pub use config::{AmqpConfig, QueueKind, QueueSpecError, ReplyQueueMode, RequestQueueSpec};
 pub use redact::redact_url;
 
 use connection::Link;
@@ -42,14 +50,27 @@ pub struct AmqpTransport {
 }
 
 impl AmqpTransport {
-    /// Connects, failing within the configured connect timeout with
-    /// `TransportError::Unreachable` (the password redacted) if the broker cannot be reached.
+    /// Connects to the first of the configured addresses that answers.
+    ///
+    /// # Errors
+    /// `TransportError::Unreachable` (passwords redacted) when the address list is malformed
+    /// or inconsistent, or when no address answers, each within the connect timeout; the
+    /// error then names every address tried and why it failed.
     pub async fn connect(config: AmqpConfig) -> Result<Self, TransportError> {
-        let link = Link::new(config);
+        let link = Link::new(config.clone()).map_err(|error| TransportError::Unreachable {
+            address: redact_url(&config.url),
+            reason: error.to_string(),
+        })?;
         link.live().await?;
         Ok(Self {
             link: Arc::new(link),
         })
+    }
+
+    /// The broker address this transport is connected to now (password hidden), or None
+    /// while it has no live connection (lost, not yet replaced).
+    pub fn connected_address(&self) -> Option<String> {
+        self.link.connected_address()
     }
 
     /// The configuration this transport connects with.
@@ -57,14 +78,20 @@ impl AmqpTransport {
         self.link.config()
     }
 
-    /// Declares the request queue `queue` with the tutorial's arguments (or durable, as
-    /// configured), as a server does when it starts.
+    /// Makes sure the request queue `queue` exists, as a server does when it starts: an
+    /// existing queue is left as it is, a missing one is declared as the configuration's
+    /// [`RequestQueueSpec`] says.
+    ///
+    /// # Errors
+    /// `Refused` if the spec is invalid (see [`RequestQueueSpec::validate`]; checked only when
+    /// the queue is missing) or the broker refuses the look or the declare (a queue exclusive
+    /// to another connection, a reserved `amq.` name, no permission); `Disconnected` or
+    /// `Unreachable` if the connection is lost or cannot be opened.
     pub async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
-        let channel = self.admin_channel().await?;
-        let outcome =
-            server::declare_request_queue(&channel, queue, self.config().durable_queues).await;
-        let _ = channel.close(200, "done".into()).await;
-        outcome
+        let live = self.link.live().await?;
+        queue::ensure_request_queue(&live, queue, &self.config().request_queue)
+            .await
+            .map(|_| ())
     }
 
     /// Deletes the queue `queue` and what is in it.

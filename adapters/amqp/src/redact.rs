@@ -1,7 +1,12 @@
-//! Keeping the broker password out of errors and logs.
+//! Keeping the broker passwords out of errors and logs.
 
-/// The URL with its password replaced by `***`, for logs and errors.
+/// The URL, or comma-separated list of URLs, with every password replaced by `***`, for logs
+/// and errors.
 pub fn redact_url(url: &str) -> String {
+    url.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -16,12 +21,18 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Removes the URL's password from free text (an error message that may quote it).
-pub(crate) fn scrub(text: &str, url: &str) -> String {
-    match password_of(url) {
-        Some(password) if !password.is_empty() => text.replace(password, "***"),
-        _ => text.to_owned(),
+/// Removes the passwords of every URL in `urls` (one or a comma-separated list) from free
+/// text (an error message that may quote them), as written and percent-decoded.
+pub(crate) fn scrub(text: &str, urls: &str) -> String {
+    let mut text = text.to_owned();
+    for password in urls.split(',').filter_map(password_of) {
+        for form in [password.to_owned(), percent_decoded(password)] {
+            if !form.is_empty() {
+                text = text.replace(&form, "***");
+            }
+        }
     }
+    text
 }
 
 fn password_of(url: &str) -> Option<&str> {
@@ -29,6 +40,30 @@ fn password_of(url: &str) -> Option<&str> {
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
     let credentials = authority.rsplit_once('@')?.0;
     Some(credentials.split_once(':')?.1)
+}
+
+/// `%XX` escapes decoded; anything that is not a valid escape kept as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = (bytes[i] == b'%')
+            .then(|| text.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escape {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 #[cfg(test)]
@@ -51,6 +86,14 @@ mod tests {
     }
 
     #[test]
+    fn every_password_of_a_list_is_hidden() {
+        assert_eq!(
+            redact_url("amqp://u:one@h1:5681/%2f,amqp://u:two@h2:5682/%2f,h3:5683"),
+            "amqp://u:***@h1:5681/%2f,amqp://u:***@h2:5682/%2f,h3:5683"
+        );
+    }
+
+    #[test]
     fn free_text_is_scrubbed() {
         let url = "amqp://guest:hunter2@h/";
         assert_eq!(
@@ -58,5 +101,7 @@ mod tests {
             "failed with *** inside"
         );
         assert_eq!(scrub("nothing here", "amqp://h/"), "nothing here");
+        let list = "amqp://u:one@h1/,amqp://u:p%40two@h2/";
+        assert_eq!(scrub("one, p%40two and p@two", list), "***, *** and ***");
     }
 }

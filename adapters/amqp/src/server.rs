@@ -1,4 +1,5 @@
-//! The server side: consuming the request queue, settling requests, publishing replies.
+//! The server side: consuming the request queue (declared only if missing, see `queue`),
+//! settling requests, publishing replies.
 
 use std::time::Duration;
 
@@ -9,19 +10,25 @@ use fibrpc_ports::{
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-    BasicRejectOptions, QueueDeclareOptions,
+    BasicRejectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::Acker;
 use lapin::{Channel, Consumer};
 
 use crate::client::publish;
+use crate::connection::Live;
 use crate::errors::translate;
 use crate::properties::to_envelope;
+use crate::queue::{ensure_request_queue, Ensured};
 use crate::AmqpTransport;
 
 /// How long a cancelled consumer is given to hand back what the broker had already sent it.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// Attempts at consuming a queue found existing, when the broker drops the connection at the
+/// consume (see `consume_requests`).
+const CONSUME_ATTEMPTS: u32 = 3;
 
 #[async_trait]
 impl ReplyTransport for AmqpTransport {
@@ -30,30 +37,28 @@ impl ReplyTransport for AmqpTransport {
         queue: &str,
         prefetch: u16,
     ) -> Result<Box<dyn RequestStream>, TransportError> {
-        let live = self.link.live().await?;
-        // A channel per consumer: its prefetch window is its own, and an error on it (a
-        // conflicting declare) does not close the publishing channel.
-        let channel = live.open_channel().await?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await
-            .map_err(|error| translate(&error, queue))?;
-        declare_request_queue(&channel, queue, self.config().durable_queues).await?;
-        let consumer = channel
-            .basic_consume(
-                queue.into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|error| translate(&error, queue))?;
-        tracing::debug!(%queue, prefetch, "consuming requests");
-        Ok(Box::new(AmqpRequestStream {
-            channel,
-            consumer: Some(consumer),
-            cancelled: false,
-        }))
+        let mut attempt = 1;
+        loop {
+            let live = self.link.live().await?;
+            let found = ensure_request_queue(&live, queue, &self.config().request_queue).await?;
+            match consume(&live, queue, prefetch).await {
+                // RabbitMQ 3.10 shows a quorum queue declared elsewhere a moment ago before its
+                // replica runs, and answers a consume then with INTERNAL_ERROR, closing the
+                // connection: seen with two servers starting at once. Try again on a new one.
+                Err(error)
+                    if error.is_disconnection()
+                        && found == Ensured::Existing
+                        && attempt < CONSUME_ATTEMPTS =>
+                {
+                    tracing::debug!(%queue, %error, attempt, "consuming again");
+                    attempt += 1;
+                }
+                outcome => {
+                    tracing::debug!(%queue, ?found, prefetch, "consuming requests");
+                    return outcome;
+                }
+            }
+        }
     }
 
     async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
@@ -66,24 +71,6 @@ impl ReplyTransport for AmqpTransport {
         )
         .await
     }
-}
-
-/// The tutorial declares `rpc_queue` non-durable, non-exclusive, not auto-deleted; the same
-/// arguments let both kinds of server share one queue.
-pub(crate) async fn declare_request_queue(
-    channel: &Channel,
-    queue: &str,
-    durable: bool,
-) -> Result<(), TransportError> {
-    let options = QueueDeclareOptions {
-        durable,
-        ..Default::default()
-    };
-    channel
-        .queue_declare(queue.into(), options, FieldTable::default())
-        .await
-        .map(|_| ())
-        .map_err(|error| translate(&error, queue))
 }
 
 struct AmqpRequestStream {
@@ -172,6 +159,34 @@ async fn cancel_and_hand_back(
     }
     tracing::debug!(handed_back, "consumer cancelled");
     cancelled
+}
+
+/// Starts a consumer of `queue` on a channel of its own: its prefetch window is its own, and
+/// an error on it does not close the publishing channel.
+async fn consume(
+    live: &Live,
+    queue: &str,
+    prefetch: u16,
+) -> Result<Box<dyn RequestStream>, TransportError> {
+    let channel = live.open_channel().await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await
+        .map_err(|error| translate(&error, queue))?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|error| translate(&error, queue))?;
+    Ok(Box::new(AmqpRequestStream {
+        channel,
+        consumer: Some(consumer),
+        cancelled: false,
+    }))
 }
 
 /// Settles one delivery; dropped unsettled, it sends the request back to the queue.

@@ -35,6 +35,90 @@ async fn an_unreachable_broker_fails_in_time_without_the_password() {
     }
 }
 
+/// An address list whose first entry refuses (nothing listens on port 1) connects to the
+/// next, inheriting the first entry's credentials and vhost for a `host:port` entry.
+#[tokio::test]
+async fn a_list_whose_first_address_refuses_connects_to_the_next() {
+    let Some(url) = broker_url().await else {
+        return;
+    };
+    let Some((_, host_and_path)) = url.split_once('@') else {
+        eprintln!(
+            "skipping: {} has no credentials",
+            fibrpc_amqp::redact_url(&url)
+        );
+        return;
+    };
+    let host_port = host_and_path.split('/').next().unwrap_or(host_and_path);
+    let (user_and_password, _) = url.split_once('@').expect("credentials");
+    let first = format!("{user_and_password}@127.0.0.1:1/%2f");
+    let config = AmqpConfig {
+        url: format!("{first},{host_port}"),
+        ..config(&url, ReplyQueueMode::Exclusive)
+    };
+    let transport = within("the second address", AmqpTransport::connect(config))
+        .await
+        .expect("the second address answers");
+    let connected = transport.connected_address().expect("connected");
+    assert!(connected.contains(host_port), "{connected}");
+    assert!(!connected.contains(":1/"), "{connected}");
+
+    // The transport works there: a round trip through its own reply queue.
+    let mut inbox = transport.open_reply_inbox().await.unwrap();
+    let address = inbox.address().to_owned();
+    transport
+        .send_reply(&address, Envelope::with_body("through the second"))
+        .await
+        .unwrap();
+    let reply = within("the reply", inbox.next_reply()).await.unwrap();
+    assert_eq!(reply.body, b"through the second");
+}
+
+/// When no address of the list answers, the error names each one and why, in the order
+/// tried, without the password, after at most one connect timeout per address.
+#[tokio::test]
+async fn a_list_where_nothing_answers_names_every_address() {
+    let config = AmqpConfig {
+        url: format!("amqp://guest:{SECRET}@127.0.0.1:1/%2f,127.0.0.1:2,amqp://guest:{SECRET}@127.0.0.1:3/%2f"),
+        connect_timeout: Duration::from_secs(2),
+        ..AmqpConfig::default()
+    };
+    let error = tokio::time::timeout(Duration::from_secs(8), AmqpTransport::connect(config))
+        .await
+        .expect("connect gave up in time")
+        .err()
+        .expect("nothing listens on ports 1 to 3");
+    let TransportError::Unreachable { address, reason } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(
+        address,
+        "amqp://guest:***@127.0.0.1:1/%2f, amqp://guest:***@127.0.0.1:2/%2f, amqp://guest:***@127.0.0.1:3/%2f"
+    );
+    for port in 1..=3 {
+        assert!(reason.contains(&format!("127.0.0.1:{port}: ")), "{reason}");
+    }
+    assert!(!format!("{error} {error:?}").contains(SECRET), "{error:?}");
+}
+
+/// A list mixing vhosts is refused before any connection, with a one-line reason.
+#[tokio::test]
+async fn an_inconsistent_list_is_refused_at_once() {
+    let config = AmqpConfig {
+        url: format!(
+            "amqp://guest:{SECRET}@127.0.0.1:5672/%2f,amqp://guest:{SECRET}@127.0.0.1:5673/other"
+        ),
+        ..AmqpConfig::default()
+    };
+    let error = within("the refusal", AmqpTransport::connect(config))
+        .await
+        .err()
+        .expect("an inconsistent list");
+    let shown = error.to_string();
+    assert!(shown.contains("vhost") && !shown.contains('\n'), "{shown}");
+    assert!(!format!("{shown} {error:?}").contains(SECRET), "{error:?}");
+}
+
 #[tokio::test]
 async fn a_wrong_password_is_unreachable_without_the_password() {
     let Some(url) = broker_url().await else {

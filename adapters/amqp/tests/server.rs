@@ -174,26 +174,20 @@ async fn a_deleted_reply_queue_ends_the_inbox_promptly() {
 }
 
 #[tokio::test]
-async fn a_conflicting_declare_is_refused_and_harms_nothing_else() {
+async fn a_refused_look_at_the_queue_harms_nothing_else() {
     let Some(url) = broker_url().await else {
         return;
     };
     let transport = connect(&url).await;
     let mut inbox = transport.open_reply_inbox().await.unwrap();
-    let queue = unique("fibrpc-amqp-test-durable");
-    // Declared durable elsewhere; the tutorial's arguments then conflict.
-    let durable = fibrpc_amqp::AmqpTransport::connect(fibrpc_amqp::AmqpConfig {
-        durable_queues: true,
-        ..config(&url, fibrpc_amqp::ReplyQueueMode::Exclusive)
-    })
-    .await
-    .unwrap();
-    durable.declare_request_queue(&queue).await.unwrap();
+    // Another connection's exclusive queue: even a passive declare is refused (RESOURCE_LOCKED).
+    let other = connect(&url).await;
+    let other_inbox = other.open_reply_inbox().await.unwrap();
     let refused = transport
-        .consume_requests(&queue, 1)
+        .consume_requests(other_inbox.address(), 1)
         .await
         .err()
-        .expect("a conflicting declare to fail");
+        .expect("a locked queue to be refused");
     assert!(
         matches!(refused, TransportError::Refused { .. }),
         "{refused:?}"
@@ -208,5 +202,4 @@ async fn a_conflicting_declare_is_refused_and_harms_nothing_else() {
         within("the reply", inbox.next_reply()).await.unwrap().body,
         b"still here"
     );
-    delete(&durable, &queue).await;
 }

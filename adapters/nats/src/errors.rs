@@ -195,3 +195,20 @@ pub(crate) fn header(name: &str) -> TransportError {
 pub(crate) fn connection_lost() -> TransportError {
     TransportError::disconnected("NATS connection lost (replies sent meanwhile may be lost)")
 }
+
+/// A core NATS request (the bare baseline's) failed.
+pub(crate) fn request(subject: &str, error: &async_nats::RequestError) -> TransportError {
+    match error.kind() {
+        async_nats::RequestErrorKind::NoResponders => TransportError::NoSuchQueue {
+            queue: subject.to_owned(),
+        },
+        async_nats::RequestErrorKind::TimedOut => TransportError::Timeout {
+            operation: format!("a request to {subject}"),
+        },
+        async_nats::RequestErrorKind::InvalidSubject
+        | async_nats::RequestErrorKind::MaxPayloadExceeded => TransportError::Malformed {
+            reason: error.to_string(),
+        },
+        async_nats::RequestErrorKind::Other => TransportError::disconnected(error.to_string()),
+    }
+}

@@ -28,6 +28,7 @@
 //! errors become `TransportError`s in one module (`errors`). Depends on the ports, async-nats
 //! and tokio only.
 
+pub mod baseline;
 mod client;
 mod errors;
 mod headers;

@@ -23,8 +23,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Calls fib(n) for each N; prints one decimal value per line.
     Call(CallArgs),
-    /// Measures calls/s and latency; `--baseline` compares with a bare round trip.
+    /// Measures calls/s, latency and CPU per call; `--baseline` compares with a bare round trip.
     Bench(BenchArgs),
+    /// Runs the bare request/reply echo server `fibrpc bench --baseline` measures against, alone.
+    BareEcho(BareEchoArgs),
 }
 
 #[derive(Args)]
@@ -53,7 +55,9 @@ pub enum ReplyToMode {
 /// Where the brokers are. Their passwords are never printed, nor the environment's values.
 #[derive(Args)]
 pub struct BrokerUrls {
-    /// RabbitMQ's URL, with user, password and vhost.
+    /// RabbitMQ's URL, with user, password and vhost; or the nodes of a cluster, comma
+    /// separated, tried in turn (`amqp://u:p@h1:5672/%2f,h2:5672,h3:5672`: later entries may
+    /// be host:port, taking the first's user, password and vhost).
     #[arg(
         long,
         env = "AMQP_URL",
@@ -61,6 +65,10 @@ pub struct BrokerUrls {
         default_value = "amqp://127.0.0.1:5672/%2f"
     )]
     pub amqp_url: String,
+    /// Try the AMQP addresses in a random order, so that many processes spread over the
+    /// nodes (default: the order given, nearest first).
+    #[arg(long, env = "AMQP_SHUFFLE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub amqp_shuffle: bool,
     /// The NATS server's URL, for `--transport nats`.
     #[arg(
         long,
@@ -84,10 +92,75 @@ pub struct BrokerArgs {
     /// A PEM file of CA certificates to trust for `amqps://` (besides the system's).
     #[arg(long, env = "FIBRPC_TLS_CA")]
     pub tls_ca: Option<std::path::PathBuf>,
-    /// Declare the request queue durable (for production; it must not already exist
-    /// non-durable, as the tutorial declares it).
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueType {
+    /// A classic queue, as the tutorial declares it.
+    Classic,
+    /// A replicated quorum queue (always durable).
+    Quorum,
+}
+
+/// How `serve` declares the request queue if it does not exist. An existing queue is used as
+/// it is, whatever its type and arguments. RabbitMQ only.
+#[derive(Args, Default)]
+#[command(next_help_heading = "Request queue, declared only if missing (RabbitMQ)")]
+pub struct RequestQueueArgs {
+    /// The queue's type [default: classic].
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub queue_type: Option<QueueType>,
+    /// Make it survive a broker restart (quorum queues always do).
     #[arg(long)]
     pub durable: bool,
+    /// Where requests go when dead-lettered (past the delivery limit, expired, rejected).
+    #[arg(long, value_name = "EXCHANGE")]
+    pub dead_letter_exchange: Option<String>,
+    /// Quorum only: a request returned to the queue more than N times (its server died or
+    /// gave it back) is dead-lettered instead of delivered again.
+    #[arg(long, value_name = "N")]
+    pub delivery_limit: Option<u32>,
+}
+
+impl RequestQueueArgs {
+    /// The flags given, by name, for an error message.
+    pub fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            (self.queue_type.is_some(), "--queue-type"),
+            (self.durable, "--durable"),
+            (
+                self.dead_letter_exchange.is_some(),
+                "--dead-letter-exchange",
+            ),
+            (self.delivery_limit.is_some(), "--delivery-limit"),
+        ];
+        flags
+            .into_iter()
+            .filter_map(|(given, name)| given.then_some(name))
+            .collect()
+    }
+
+    /// The flags again, for a `fibrpc serve` or `fibrpc bare-echo` the bench starts.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(kind) = self.queue_type {
+            let kind = match kind {
+                QueueType::Classic => "classic",
+                QueueType::Quorum => "quorum",
+            };
+            args.extend(["--queue-type".to_owned(), kind.to_owned()]);
+        }
+        if self.durable {
+            args.push("--durable".to_owned());
+        }
+        if let Some(exchange) = &self.dead_letter_exchange {
+            args.extend(["--dead-letter-exchange".to_owned(), exchange.clone()]);
+        }
+        if let Some(limit) = self.delivery_limit {
+            args.extend(["--delivery-limit".to_owned(), limit.to_string()]);
+        }
+        args
+    }
 }
 
 #[derive(Args)]
@@ -106,6 +179,8 @@ pub struct ServeArgs {
     /// Largest request body read, in bytes; larger ones get an error reply.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
+    #[command(flatten)]
+    pub request_queue: RequestQueueArgs,
 }
 
 #[derive(Args)]
@@ -173,48 +248,99 @@ pub enum BenchTransport {
     Nats,
 }
 
+impl BenchTransport {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchTransport::Memory => "memory",
+            BenchTransport::Amqp => "amqp",
+            BenchTransport::Nats => "nats",
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "memory")]
     pub transport: BenchTransport,
     #[command(flatten)]
     pub urls: BrokerUrls,
-    /// Calls measured.
+    /// Calls measured per run.
     #[arg(long, default_value_t = 20_000)]
     pub calls: u64,
-    /// Calls in flight at once.
-    #[arg(long, default_value_t = 64)]
-    pub concurrency: usize,
+    /// Calls in flight at once; a list (`1,16,64,256`) runs each level in turn.
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub concurrency: Vec<usize>,
+    /// Runs per level: baseline, fibrpc, baseline, fibrpc, ... with each round's ratios and
+    /// their median.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
     /// Clients (each with its own connection and reply queue) sharing the calls.
     #[arg(long, default_value_t = 1)]
     pub clients: usize,
-    /// In-process servers; 0 to measure servers running elsewhere (give `--queue`).
+    /// Servers (and bare echo servers for `--baseline`); 0 to measure servers started
+    /// elsewhere (give `--queue`, and `--baseline-queue` with `--baseline`).
     #[arg(long, default_value_t = 1)]
     pub servers: usize,
-    /// The request queue (default: a fresh one, deleted afterwards).
+    /// Run the servers as child processes (`fibrpc serve`, `fibrpc bare-echo`), as deployed,
+    /// instead of inside the bench process.
+    #[arg(long)]
+    pub server_process: bool,
+    /// The request queue of servers started elsewhere (default: a fresh one, deleted afterwards).
     #[arg(long)]
     pub queue: Option<String>,
+    /// The queue of a `fibrpc bare-echo` started elsewhere, for `--servers 0 --baseline`.
+    #[arg(long)]
+    pub baseline_queue: Option<String>,
     /// The n of every call.
     #[arg(long, default_value_t = 30)]
     pub n: u64,
     #[arg(long, value_enum, default_value = "exclusive")]
     pub reply_to: ReplyToMode,
-    /// Each server's prefetch.
-    #[arg(long, default_value_t = 64)]
-    pub prefetch: u16,
-    /// Each server's concurrency.
-    #[arg(long, default_value_t = 64)]
-    pub server_concurrency: usize,
-    /// Calls before measuring, not counted.
+    /// Each server's prefetch, fibrpc's and the bare echo's (default: the largest
+    /// `--concurrency`, at least 64).
+    #[arg(long)]
+    pub prefetch: Option<u16>,
+    /// Each fibrpc server's concurrency (default: as the prefetch).
+    #[arg(long)]
+    pub server_concurrency: Option<usize>,
+    /// Calls before each measured run, not counted.
     #[arg(long, default_value_t = 1000)]
     pub warmup: u64,
+    /// How long each fibrpc call may take: `30s`, `500ms`, or seconds.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Send a call again after a lost connection, within its deadline (`fibrpc call --retry`).
+    #[arg(long)]
+    pub retry: bool,
     /// Also run a bare request/reply over the same transport and print the ratios.
     #[arg(long)]
     pub baseline: bool,
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// Draw the results as SVG: latency percentiles for one level, throughput for a sweep.
+    #[arg(long)]
+    pub plot: Option<std::path::PathBuf>,
     /// Time fib(n) computed and rendered to decimal, with no transport at all.
     #[arg(long)]
     pub domain: bool,
+    /// How the request queues (fibrpc's and the baseline's) are declared.
+    #[command(flatten)]
+    pub request_queue: RequestQueueArgs,
+}
+
+#[derive(Args)]
+pub struct BareEchoArgs {
+    #[arg(long, value_enum, default_value = "amqp")]
+    pub transport: TransportKind,
+    #[command(flatten)]
+    pub urls: BrokerUrls,
+    /// The request queue (AMQP) or subject (NATS) to answer on.
+    #[arg(long)]
+    pub queue: String,
+    /// Requests the broker hands the server before it acknowledges any (AMQP).
+    #[arg(long, default_value_t = 256)]
+    pub prefetch: u16,
+    #[command(flatten)]
+    pub request_queue: RequestQueueArgs,
 }

@@ -15,13 +15,7 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
         } else {
             Codec::Bincode
         },
-        retry: if args.retry {
-            RetryPolicy::Idempotent {
-                backoff: Backoff::default(),
-            }
-        } else {
-            RetryPolicy::Never
-        },
+        retry: retry_policy(args.retry),
         ..ClientConfig::default()
     };
     let client = RpcClient::connect(transport.requests, config)
@@ -45,4 +39,15 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `--retry`: calls sent again after a lost connection, within their deadline.
+pub fn retry_policy(retry: bool) -> RetryPolicy {
+    if retry {
+        RetryPolicy::Idempotent {
+            backoff: Backoff::default(),
+        }
+    } else {
+        RetryPolicy::Never
+    }
 }

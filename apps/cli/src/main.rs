@@ -2,6 +2,8 @@
 //! `fibrpc-rpc`, and maps the outcome to an exit code.
 
 mod args;
+mod bare;
+mod bare_echo;
 mod bench;
 mod call;
 mod demo;
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Call(args) => call::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BareEcho(args) => bare_echo::run(args).await,
         }
     });
     match outcome {
@@ -45,10 +48,13 @@ fn fail(message: &str) -> ExitCode {
 /// Logs go to stderr so stdout carries only results. A server says what it does by default;
 /// the other commands speak up only for warnings, unless `RUST_LOG` says otherwise.
 fn init_logging(command: &Command) {
-    // lapin warns of every returned message, which fibrpc already reports as `NoSuchQueue`.
+    // lapin logs each channel or connection the broker closes (at ERROR) and each returned
+    // message: the adapter turns every one of those into the typed error that fibrpc reports
+    // in one line, and a passive declare of a missing queue is no error at all. So lapin is
+    // silent by default; `RUST_LOG=info,lapin=debug` shows it.
     let default = match command {
-        Command::Serve(_) => "info,lapin=error",
-        _ => "warn,lapin=error",
+        Command::Serve(_) | Command::BareEcho(_) => "info,lapin=off",
+        _ => "warn,lapin=off",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

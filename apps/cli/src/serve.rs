@@ -3,11 +3,11 @@
 use fibrpc_domain::Fibonacci;
 use fibrpc_rpc::{Fib, RpcServer, ServerConfig};
 
-use crate::args::{ReplyToMode, ServeArgs};
+use crate::args::ServeArgs;
 use crate::{shutdown, transport};
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
-    let transport = transport::connect(&args.broker, ReplyToMode::Exclusive).await?;
+    let transport = transport::connect_server(&args.broker, &args.request_queue).await?;
     let config = ServerConfig {
         queue: args.broker.queue.clone(),
         prefetch: args.prefetch,

@@ -4,11 +4,13 @@ use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
+use fibrpc_amqp::{AmqpConfig, AmqpTransport, QueueKind, ReplyQueueMode, RequestQueueSpec};
 use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
 
-use crate::args::{BrokerArgs, BrokerUrls, ReplyToMode, TransportKind};
+use crate::args::{
+    BrokerArgs, BrokerUrls, QueueType, ReplyToMode, RequestQueueArgs, TransportKind,
+};
 
 /// A connected transport, usable as both ports.
 pub struct Transport {
@@ -26,11 +28,90 @@ impl Transport {
     }
 }
 
+/// Connects a client: it declares no request queue, so it needs no queue settings.
 pub async fn connect(broker: &BrokerArgs, reply_to: ReplyToMode) -> Result<Transport, String> {
+    open(broker, reply_to, RequestQueueSpec::default()).await
+}
+
+/// Connects a server, which declares its request queue if it is missing, as `request_queue`
+/// says. Bad combinations of flags are refused before connecting.
+pub async fn connect_server(
+    broker: &BrokerArgs,
+    request_queue: &RequestQueueArgs,
+) -> Result<Transport, String> {
+    let given = request_queue.given();
+    if broker.transport != TransportKind::Amqp && !given.is_empty() {
+        return Err(format!(
+            "{} apply to RabbitMQ queues only (--transport amqp)",
+            given.join(", ")
+        ));
+    }
+    let spec = request_queue_spec(request_queue)?;
+    open(broker, ReplyToMode::Exclusive, spec).await
+}
+
+/// The AMQP settings of a server, or of the bench's queue administration: the request queue
+/// declared, if missing, as the flags say.
+pub fn amqp_server_config(
+    urls: &BrokerUrls,
+    reply_to: ReplyToMode,
+    request_queue: &RequestQueueArgs,
+) -> Result<AmqpConfig, String> {
+    Ok(AmqpConfig {
+        request_queue: request_queue_spec(request_queue)?,
+        ..amqp_config(urls, reply_to, None)?
+    })
+}
+
+/// Makes sure `queue` exists on RabbitMQ, declared as the flags say if it is missing.
+pub async fn declare_amqp_request_queue(
+    urls: &BrokerUrls,
+    queue: &str,
+    request_queue: &RequestQueueArgs,
+) -> Result<(), String> {
+    let config = amqp_server_config(urls, ReplyToMode::Exclusive, request_queue)?;
+    let admin = AmqpTransport::connect(config)
+        .await
+        .map_err(|error| error.to_string())?;
+    admin
+        .declare_request_queue(queue)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// The queue settings the flags give, checked.
+fn request_queue_spec(args: &RequestQueueArgs) -> Result<RequestQueueSpec, String> {
+    let spec = RequestQueueSpec {
+        kind: match args.queue_type {
+            None | Some(QueueType::Classic) => QueueKind::Classic,
+            Some(QueueType::Quorum) => QueueKind::Quorum,
+        },
+        durable: args.durable,
+        dead_letter_exchange: args.dead_letter_exchange.clone(),
+        delivery_limit: args.delivery_limit,
+    };
+    spec.validate().map_err(|error| match error {
+        fibrpc_amqp::QueueSpecError::DeliveryLimitNeedsQuorum => {
+            "--delivery-limit needs --queue-type quorum (RabbitMQ counts deliveries only in quorum queues)".to_owned()
+        }
+        fibrpc_amqp::QueueSpecError::UnnamedDeadLetterExchange => {
+            "--dead-letter-exchange needs a name (the default exchange would send a dead-lettered request back to its own queue)".to_owned()
+        }
+    })?;
+    Ok(spec)
+}
+
+async fn open(
+    broker: &BrokerArgs,
+    reply_to: ReplyToMode,
+    request_queue: RequestQueueSpec,
+) -> Result<Transport, String> {
     match broker.transport {
         TransportKind::Amqp => {
-            let mut config = amqp_config(&broker.urls, reply_to, broker.tls_ca.as_deref())?;
-            config.durable_queues = broker.durable;
+            let config = AmqpConfig {
+                request_queue,
+                ..amqp_config(&broker.urls, reply_to, broker.tls_ca.as_deref())?
+            };
             let transport = AmqpTransport::connect(config)
                 .await
                 .map_err(|error| error.to_string())?;
@@ -60,6 +141,7 @@ pub fn amqp_config(
     };
     Ok(AmqpConfig {
         url: urls.amqp_url.clone(),
+        shuffle_addresses: urls.amqp_shuffle,
         reply_queue: match reply_to {
             ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
             ReplyToMode::Direct => ReplyQueueMode::Direct,

@@ -62,6 +62,29 @@ fn fibrpc_call_gets_its_answer_from_the_tutorials_python_server() {
     assert!(server.wait().success());
 }
 
+/// An address list: the first address refuses (nothing on port 1), so server and client go
+/// on to the second, a `host:port` taking the first's credentials; the password never shows.
+#[test]
+fn serve_and_call_take_an_address_list() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let list = "amqp://guest:guest@127.0.0.1:1/%2f,127.0.0.1:5672";
+    let queue = unique_queue("address-list");
+    let _server = serve(&queue, &["--amqp-url", list]);
+    let mut call = fibrpc();
+    call.args(["call", "--amqp-url", list, "--queue", &queue, "30"]);
+    let output = run(call);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "832040\n");
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains("127.0.0.1:1"),
+        "the refusal is logged: {warnings}"
+    );
+    assert!(!warnings.contains("guest:guest"), "{warnings}");
+}
+
 #[test]
 fn a_call_to_a_missing_queue_fails_fast() {
     if !rabbitmq_available() {
@@ -112,5 +135,9 @@ fn sigterm_stops_the_server_cleanly() {
     call.args(["call", "--queue", &queue, "10"]);
     assert!(run(call).status.success());
     server.signal("TERM");
+    // The caller had its reply, so nothing is in flight: the server settles a request right
+    // after its reply is confirmed, well before the caller has exited and the signal is sent.
+    let stopping = server.wait_for_line("shutting down");
+    assert!(stopping.contains("in_flight=0"), "{stopping}");
     assert!(server.wait().success());
 }

@@ -17,14 +17,6 @@ fn expected_stdout() -> String {
         .collect()
 }
 
-fn replies_of(server: &mut Process) -> u64 {
-    let line = server.wait_for_line("Stopped after");
-    line.split_whitespace()
-        .nth(3)
-        .and_then(|count| count.parse().ok())
-        .unwrap_or_else(|| panic!("unreadable summary {line:?}"))
-}
-
 #[test]
 fn two_servers_share_2000_calls() {
     if !rabbitmq_available() {

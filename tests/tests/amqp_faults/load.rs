@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fibrpc_domain::{fib, DomainError};
+use fibrpc_domain::fib;
 use fibrpc_rpc::{CallError, Fib, RpcClient};
+use fibrpc_tests::failures;
 use tokio::time::Instant;
 
 /// A bound on the calls of one scenario, whatever happens.
@@ -90,20 +91,8 @@ pub async fn under_load(
         match outcome {
             Ok(()) => row.succeeded += 1,
             Err(CallError::Timeout(_)) => row.lost += 1,
-            Err(error) => *row.failed.entry(error_kind(&error)).or_default() += 1,
+            Err(error) => *row.failed.entry(failures::kind(&error)).or_default() += 1,
         }
     }
     row
-}
-
-fn error_kind(error: &CallError<DomainError>) -> String {
-    let debug = match error {
-        CallError::Transport(error) => format!("{error:?}"),
-        other => format!("{other:?}"),
-    };
-    debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or("error")
-        .to_owned()
 }

@@ -1,116 +1,142 @@
-//! The bare round trips fibrpc is measured against, per transport: the same calls with the
-//! same number in flight, and nothing of fibrpc's protocol.
+//! The baseline side: the same calls with nothing of fibrpc. Over a broker, the bare clients
+//! and echo servers of the adapters (`fibrpc bare-echo`); in memory, a channel to an echo
+//! task. Its servers run where fibrpc's do: in this process, as child processes, or the
+//! user's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use fibrpc_amqp::AmqpTransport;
+use tokio::sync::mpsc;
 
-use super::report::{join_workers, Latencies, Measured};
-use crate::args::{BenchArgs, BenchTransport};
+use super::caller::{Caller, MemoryRequest};
+use super::discover;
+use super::process::ServerProcess;
+use super::settings::{Placement, Settings};
+use super::side::Side;
+use crate::args::TransportKind;
+use crate::bare::{BareCaller, BareServer};
+use crate::transport::{self, AdminTransport};
 
-pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
-    match args.transport {
-        BenchTransport::Memory => memory(args).await,
-        BenchTransport::Amqp => amqp(args).await,
-        BenchTransport::Nats => {
-            Err("no bare baseline for NATS yet; run without --baseline".to_owned())
+/// Sets up the baseline side; on failure, what was set up is undone.
+pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<Side, String> {
+    let mut side = Side::new("baseline", brokers);
+    let outcome = match settings.broker() {
+        None => {
+            memory(settings, &mut side);
+            Ok(())
         }
-    }
-}
-
-/// lapin alone, publishing with `reply_to` and `correlation_id` to an echo consumer; the code
-/// lives in the AMQP adapter, the only place that may speak to lapin.
-async fn amqp(args: &BenchArgs) -> Result<Measured, String> {
-    let body = args.n.to_string().into_bytes();
-    let round_trips = |calls: u64| {
-        let queue = format!("fibrpc.bench.bare.{}", uuid::Uuid::new_v4().simple());
-        let body = body.clone();
-        async move {
-            fibrpc_amqp::baseline::bare_round_trips(
-                &args.urls.amqp_url,
-                &queue,
-                calls,
-                args.concurrency,
-                body,
-            )
-            .await
-            .map_err(|error| {
-                format!(
-                    "bare AMQP baseline: {}",
-                    fibrpc_amqp::redact_url(&error.to_string())
-                )
-            })
-        }
+        Some(broker) => on_broker(settings, broker, &mut side).await,
     };
-    // Warmed up as the fibrpc run is, so that neither pays for a cold broker alone.
-    if args.warmup > 0 {
-        round_trips(args.warmup).await?;
+    match outcome {
+        Ok(()) => Ok(side),
+        Err(error) => {
+            let _ = side.close().await;
+            Err(error)
+        }
     }
-    let run = round_trips(args.calls).await?;
-    let mut latencies = Latencies::with_capacity(run.latencies.len() as u64);
-    for took in &run.latencies {
-        latencies.record(*took);
-    }
-    let missing = args.calls.saturating_sub(latencies.count());
-    Measured::new(&latencies, run.elapsed, missing)
 }
 
-/// A tokio channel to an echo task, and a oneshot back: the least a request/reply can cost
-/// in one process. The echo computes nothing; fib(30) itself costs ~10 ns (`--domain`), far
+/// An echo task; the echo computes nothing: fib(30) itself costs ~10 ns (`--domain`), far
 /// below what is measured here.
-async fn memory(args: &BenchArgs) -> Result<Measured, String> {
-    let concurrency = args.concurrency.max(1);
-    let (requests, mut incoming) =
-        mpsc::channel::<(Vec<u8>, oneshot::Sender<Vec<u8>>)>(concurrency * 2);
+fn memory(settings: &Settings<'_>, side: &mut Side) {
+    let (requests, mut incoming) = mpsc::channel::<MemoryRequest>(settings.most_in_flight() * 2);
     let echo = tokio::spawn(async move {
         while let Some((body, reply)) = incoming.recv().await {
             // The caller waits on the other end; if it is gone there is nobody to tell.
             let _ = reply.send(body);
         }
     });
-    let round_trips = |calls: u64| {
-        let next = Arc::new(AtomicU64::new(0));
-        // Made before the clock starts, as in the fibrpc run.
-        let shares: Vec<_> = (0..concurrency)
-            .map(|_| Latencies::for_worker(calls, concurrency))
-            .collect();
-        let started = Instant::now();
-        let workers: Vec<_> = shares
-            .into_iter()
-            .map(|mut latencies| {
-                let (requests, next, n) = (requests.clone(), next.clone(), args.n);
-                tokio::spawn(async move {
-                    while next.fetch_add(1, Ordering::Relaxed) < calls {
-                        let began = Instant::now();
-                        // The body is made per call, as fibrpc encodes a request per call.
-                        let (reply, replied) = oneshot::channel();
-                        if requests
-                            .send((n.to_string().into_bytes(), reply))
-                            .await
-                            .is_err()
-                            || replied.await.is_err()
-                        {
-                            break;
-                        }
-                        latencies.record(began.elapsed());
-                    }
-                    Ok::<_, String>(latencies)
-                })
-            })
-            .collect();
-        join_workers(workers, started)
-    };
-    let outcome = async {
-        round_trips(args.warmup).await?;
-        round_trips(args.calls).await
+    side.watch.servers_in_client = true;
+    side.on_close(async move {
+        echo.abort();
+        Ok(())
+    });
+    for _ in 0..settings.args.clients {
+        side.callers.push(Caller::Memory {
+            requests: requests.clone(),
+            n: settings.args.n,
+        });
     }
-    .await;
-    echo.abort();
-    let (all, elapsed) = outcome?;
-    // A worker stops early only if the echo task is gone; the calls it did not make count
-    // as errors.
-    let missing = args.calls.saturating_sub(all.count());
-    Measured::new(&all, elapsed, missing)
+}
+
+async fn on_broker(
+    settings: &Settings<'_>,
+    broker: TransportKind,
+    side: &mut Side,
+) -> Result<(), String> {
+    let args = settings.args;
+    let queue = match &settings.placement {
+        Placement::External { baseline_queue, .. } => baseline_queue
+            .clone()
+            .ok_or("--servers 0 --baseline needs --baseline-queue")?,
+        _ => {
+            let queue = format!("fibrpc.bench.bare.{}", uuid::Uuid::new_v4().simple());
+            if broker == TransportKind::Amqp {
+                // Declared here as fibrpc's (same kind and arguments), before the echo servers
+                // use it; it outlives them unless deleted. (A core NATS subject leaves nothing.)
+                let config =
+                    transport::amqp_server_config(&args.urls, args.reply_to, &args.request_queue)?;
+                let admin = AmqpTransport::open(config)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                admin
+                    .declare(&queue)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let doomed = queue.clone();
+                side.on_close(async move {
+                    admin
+                        .delete(&doomed)
+                        .await
+                        .map_err(|error| error.to_string())
+                });
+            }
+            queue
+        }
+    };
+    match &settings.placement {
+        Placement::InProcess => {
+            for _ in 0..args.servers {
+                let server =
+                    BareServer::start(broker, &args.urls, &queue, settings.prefetch).await?;
+                side.watch.servers_in_client = true;
+                side.on_close(async move {
+                    server.stop().await;
+                    Ok(())
+                });
+            }
+        }
+        Placement::Processes => {
+            let echo_args: Vec<String> = [
+                "bare-echo",
+                "--transport",
+                args.transport.name(),
+                "--queue",
+                &queue,
+                "--prefetch",
+                &settings.prefetch.to_string(),
+            ]
+            .map(str::to_owned)
+            .into_iter()
+            .chain(args.request_queue.to_args())
+            .collect();
+            for _ in 0..args.servers {
+                let server = ServerProcess::start(&echo_args, &args.urls).await?;
+                side.watch.servers.push(server.pid());
+                side.on_close(server.stop());
+            }
+        }
+        Placement::External { .. } => side.watch.servers = discover::serving(&queue),
+    }
+    // The reply must be the request's body: a few bytes, as fibrpc's request and reply are.
+    let body: Arc<[u8]> = args.n.to_string().into_bytes().into();
+    for _ in 0..args.clients {
+        let client =
+            BareCaller::connect(broker, &args.urls, &queue, settings.most_in_flight()).await?;
+        side.callers.push(Caller::Bare {
+            client,
+            body: body.clone(),
+        });
+    }
+    Ok(())
 }

@@ -1,204 +1,146 @@
-//! The fibrpc run: in-process servers and clients over the chosen transport.
+//! The load: a fixed number of calls with a fixed number in flight, the same code for fibrpc
+//! and for the baselines, so both are measured by the same clock in the same way.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fibrpc_amqp::AmqpTransport;
-use fibrpc_in_memory::InMemoryBroker;
-use fibrpc_nats::NatsTransport;
-use fibrpc_ports::{ReplyTransport, RequestTransport};
-use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
+use super::caller::Caller;
+use super::latency::Latencies;
 
-use super::report::{join_workers, Latencies, Measured};
-use crate::args::{BenchArgs, BenchTransport};
-use crate::transport::{self, AdminTransport};
-
-/// Connections for the run: one per server, one per client.
-struct Transports {
-    servers: Vec<Arc<dyn ReplyTransport>>,
-    clients: Vec<Arc<dyn RequestTransport>>,
-    /// Deletes the run's queue afterwards (brokers keep it otherwise).
-    cleanup: Option<BoxFuture<'static, ()>>,
+/// What one run of calls gave.
+pub(crate) struct Outcome {
+    /// Latencies of the calls answered correctly.
+    pub latencies: Latencies,
+    pub elapsed: Duration,
+    /// Calls that did not end with the right answer, by kind.
+    pub failures: BTreeMap<&'static str, u64>,
+    /// What the first failed call said, to tell a broken setup from a slow one.
+    pub first_error: Option<String>,
 }
 
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-
-impl Transports {
-    /// Opens a connection per server and per client with `open`.
-    async fn open_each<T, F, Fut>(args: &BenchArgs, open: F) -> Result<Self, String>
-    where
-        T: RequestTransport + ReplyTransport + 'static,
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, fibrpc_ports::TransportError>>,
-    {
-        let mut transports = Self {
-            servers: Vec::new(),
-            clients: Vec::new(),
-            cleanup: None,
-        };
-        for _ in 0..args.servers {
-            transports
-                .servers
-                .push(Arc::new(open().await.map_err(|error| error.to_string())?));
-        }
-        for _ in 0..args.clients {
-            transports
-                .clients
-                .push(Arc::new(open().await.map_err(|error| error.to_string())?));
-        }
-        Ok(transports)
+impl Outcome {
+    pub(crate) fn errors(&self) -> u64 {
+        self.failures.values().sum()
     }
 }
 
-async fn connect(args: &BenchArgs, queue: &str) -> Result<Transports, String> {
-    match args.transport {
-        BenchTransport::Memory => {
-            let broker = InMemoryBroker::new();
-            broker.declare_queue(queue);
-            Transports::open_each(args, || async { Ok(broker.connect()) }).await
-        }
-        BenchTransport::Amqp => {
-            let config = transport::amqp_config(&args.urls, args.reply_to, None)?;
-            connect_broker::<AmqpTransport>(args, queue, config).await
-        }
-        BenchTransport::Nats => {
-            connect_broker::<NatsTransport>(args, queue, transport::nats_config(&args.urls)).await
-        }
-    }
+/// One worker's share of a run.
+struct Share {
+    latencies: Latencies,
+    failures: BTreeMap<&'static str, u64>,
+    first_error: Option<String>,
 }
 
-/// Declares the run's queue, opens the connections, and arranges for the queue's removal.
-async fn connect_broker<T: AdminTransport>(
-    args: &BenchArgs,
-    queue: &str,
-    config: T::Config,
-) -> Result<Transports, String> {
-    let admin = T::open(config.clone())
-        .await
-        .map_err(|error| error.to_string())?;
-    admin
-        .declare(queue)
-        .await
-        .map_err(|error| error.to_string())?;
-    let mut transports = Transports::open_each(args, || T::open(config.clone())).await?;
-    let queue = queue.to_owned();
-    transports.cleanup = Some(Box::pin(async move {
-        let _ = admin.delete(&queue).await;
-    }));
-    Ok(transports)
-}
-
-pub async fn run(args: &BenchArgs) -> Result<Measured, String> {
-    let queue = args
-        .queue
-        .clone()
-        .unwrap_or_else(|| format!("fibrpc.bench.{}", uuid::Uuid::new_v4().simple()));
-    let transports = connect(args, &queue).await?;
-    let servers: Vec<_> = transports
-        .servers
-        .iter()
-        .map(|transport| {
-            let config = ServerConfig {
-                queue: queue.clone(),
-                prefetch: args.prefetch,
-                concurrency: args.server_concurrency,
-                ..ServerConfig::default()
-            };
-            RpcServer::new(transport.clone(), config, Fib::service(Default::default())).spawn()
-        })
-        .collect();
-    let mut clients = Vec::new();
-    for transport in &transports.clients {
-        let config = ClientConfig {
-            queue: queue.clone(),
-            timeout: Duration::from_secs(30),
-            max_in_flight: args.concurrency.max(1),
-            ..ClientConfig::default()
-        };
-        clients.push(
-            RpcClient::connect(transport.clone(), config)
-                .await
-                .map_err(|error| error.to_string())?,
-        );
-    }
-
-    let expected = Arc::new(fibrpc_domain::fib(args.n));
-    drive(args, &clients, &expected, args.warmup, None).await?;
-    let progress = super::progress::bar(args.calls);
-    let measured = drive(args, &clients, &expected, args.calls, progress.as_ref()).await?;
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
-
-    for server in servers {
-        server.stop().await.map_err(|error| error.to_string())?;
-    }
-    // A queue named on the command line belongs to someone else: leave it.
-    if let (Some(cleanup), None) = (transports.cleanup, &args.queue) {
-        cleanup.await;
-    }
-    Ok(measured)
-}
-
-/// `calls` calls with `args.concurrency` in flight, spread over the clients; every answer is
-/// checked against `expected`.
-async fn drive(
-    args: &BenchArgs,
-    clients: &[RpcClient],
-    expected: &Arc<fibrpc_domain::BigNumber>,
+/// Makes `calls` calls with `concurrency` in flight, spread over `callers` (one per client);
+/// every answer is checked. The clock runs from the first call to the last answer.
+pub(crate) async fn drive(
+    callers: &[Caller],
     calls: u64,
+    concurrency: usize,
     progress: Option<&indicatif::ProgressBar>,
-) -> Result<Measured, String> {
+) -> Result<Outcome, String> {
+    let concurrency = concurrency.max(1);
+    if callers.is_empty() {
+        return Err("no client to call with".to_owned());
+    }
     let next = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let first_error = Arc::new(OnceLock::new());
-    let concurrency = args.concurrency.max(1);
     // Made before the clock starts: the run measures calls, not allocations.
     let shares: Vec<_> = (0..concurrency)
-        .map(|_| Latencies::for_worker(calls, concurrency))
+        .map(|_| Share {
+            latencies: Latencies::for_worker(calls, concurrency),
+            failures: BTreeMap::new(),
+            first_error: None,
+        })
         .collect();
     let started = Instant::now();
     let workers: Vec<_> = shares
         .into_iter()
         .enumerate()
-        .map(|(worker, mut latencies)| {
-            let client = clients[worker % clients.len()].clone();
-            let (next, errors, first_error, expected, n, progress) = (
-                next.clone(),
-                errors.clone(),
-                first_error.clone(),
-                expected.clone(),
-                args.n,
-                progress.cloned(),
-            );
+        .map(|(worker, mut share)| {
+            let caller = callers[worker % callers.len()].clone();
+            let (next, progress) = (next.clone(), progress.cloned());
             tokio::spawn(async move {
                 // Each worker takes the next call number until all are taken: the run is
-                // bounded by `calls`, and each call by the client's timeout.
+                // bounded by `calls`, and each call by its client's timeout.
                 while next.fetch_add(1, Ordering::Relaxed) < calls {
                     let began = Instant::now();
-                    let failure = match client.call::<Fib>(n).await {
-                        Ok(value) if value == *expected => {
-                            latencies.record(began.elapsed());
-                            None
+                    match caller.call().await {
+                        Ok(()) => share.latencies.record(began.elapsed()),
+                        Err(failure) => {
+                            *share.failures.entry(failure.kind).or_default() += 1;
+                            share.first_error.get_or_insert(failure.message);
                         }
-                        Ok(_) => Some(format!("wrong answer for fib({n})")),
-                        Err(error) => Some(error.to_string()),
-                    };
-                    if let Some(failure) = failure {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        let _ = first_error.set(failure);
                     }
                     if let Some(bar) = &progress {
                         bar.inc(1);
                     }
                 }
-                Ok::<_, String>(latencies)
+                share
             })
         })
         .collect();
-    let (all, elapsed) = join_workers(workers, started).await?;
-    let mut measured = Measured::new(&all, elapsed, errors.load(Ordering::Relaxed))?;
-    measured.first_error = first_error.get().cloned();
-    Ok(measured)
+    let mut parts = Vec::with_capacity(workers.len());
+    for worker in workers {
+        // A worker that panicked is an error of the run, not a silently smaller sample.
+        parts.push(
+            worker
+                .await
+                .map_err(|error| format!("a bench worker failed: {error}"))?,
+        );
+    }
+    let elapsed = started.elapsed();
+    let mut outcome = Outcome {
+        latencies: Latencies::with_capacity(calls),
+        elapsed,
+        failures: BTreeMap::new(),
+        first_error: None,
+    };
+    for part in parts {
+        outcome.latencies.extend(part.latencies);
+        for (kind, count) in part.failures {
+            *outcome.failures.entry(kind).or_default() += count;
+        }
+        if outcome.first_error.is_none() {
+            outcome.first_error = part.first_error;
+        }
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::bench::caller::MemoryRequest;
+
+    /// An echo task that drops every `nth` request unanswered.
+    fn echo(nth: u64) -> Caller {
+        let (requests, mut incoming) = mpsc::channel::<MemoryRequest>(16);
+        tokio::spawn(async move {
+            let mut seen = 0;
+            while let Some((body, reply)) = incoming.recv().await {
+                seen += 1;
+                if seen % nth != 0 {
+                    let _ = reply.send(body);
+                }
+            }
+        });
+        Caller::Memory { requests, n: 30 }
+    }
+
+    #[tokio::test]
+    async fn every_call_is_made_once_and_failures_are_counted_by_kind() {
+        let outcome = drive(&[echo(10)], 1000, 8, None).await.unwrap();
+        assert_eq!(outcome.latencies.count() + outcome.errors(), 1000);
+        assert_eq!(outcome.failures.get("disconnected"), Some(&100));
+        assert!(outcome.first_error.is_some());
+        let clean = drive(&[echo(u64::MAX), echo(u64::MAX)], 500, 3, None)
+            .await
+            .unwrap();
+        assert_eq!(clean.latencies.count(), 500);
+        assert!(clean.failures.is_empty() && clean.first_error.is_none());
+    }
 }

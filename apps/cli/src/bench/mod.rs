@@ -1,149 +1,192 @@
-//! `fibrpc bench`: a load generator. Runs calls with a fixed number in flight, over the
-//! memory or AMQP transport, and reports calls/s and latency percentiles; `--baseline` also
-//! measures, in the same invocation, a bare round trip over the same transport with no fibrpc
-//! layer, and prints fibrpc's figures as ratios to it.
+//! `fibrpc bench`: a load generator. Runs calls with a fixed number in flight over the memory,
+//! AMQP or NATS transport, and reports calls/s, latency percentiles and CPU time per call of
+//! the client, the servers and the broker. `--baseline` also measures the same calls over a
+//! bare request/reply with no fibrpc layer, in interleaved rounds, and prints the ratios.
+//!
+//! This module orchestrates; each job has a module: `settings` (flags checked), `fibrpc` and
+//! `baseline` (the two sides set up), `process` (servers as child processes), `load` (the
+//! calls), `cpu` and `discover` (CPU accounting), `report` and `results` (figures and JSON),
+//! `chart` and `plot` (the SVG).
 
 mod baseline;
+mod caller;
+mod chart;
+mod cpu;
+mod discover;
 mod domain;
+mod fibrpc;
+mod latency;
 mod load;
+mod plot;
+mod process;
 mod progress;
 mod report;
+mod results;
+mod settings;
+mod side;
 
 use crate::args::{BenchArgs, BenchTransport};
 
-use self::report::Report;
+use self::discover::BrokerName;
+use self::report::Ratios;
+use self::results::{Level, Report, Run};
+use self::settings::Settings;
+use self::side::Side;
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     if args.domain {
         return domain::run(&args);
     }
-    check(&args)?;
-    let transport = match args.transport {
-        BenchTransport::Memory => "memory",
-        BenchTransport::Amqp => "amqp",
-        BenchTransport::Nats => "nats",
+    let settings = Settings::new(&args)?;
+    let brokers = match args.transport {
+        BenchTransport::Memory => Vec::new(),
+        BenchTransport::Amqp => {
+            // A cluster's list may name later nodes by host:port alone: full URLs first.
+            let nodes = fibrpc_amqp::parse_addresses(&args.urls.amqp_url)
+                .map(|nodes| nodes.join(","))
+                .unwrap_or_else(|_| args.urls.amqp_url.clone());
+            discover::brokers(&nodes, BrokerName::RabbitMq)
+        }
+        BenchTransport::Nats => discover::brokers(&args.urls.nats_url, BrokerName::Nats),
     };
-    println!(
-        "transport {transport}, {} calls, {} in flight, {} client(s), n = {}",
-        args.calls, args.concurrency, args.clients, args.n
-    );
-    // The bare round trip runs first, before fibrpc's servers exist, so it has the machine to
-    // itself; it is printed second, under the line it is the baseline of.
-    let baseline = if args.baseline {
-        Some(baseline::run(&args).await?)
-    } else {
-        None
+    print_header(&settings, &brokers);
+    let baseline = match args.baseline {
+        true => Some(baseline::open(&settings, brokers.clone()).await?),
+        false => None,
     };
-    let fibrpc = load::run(&args).await?;
-    fibrpc.print("fibrpc");
-    if let Some(bare) = &baseline {
-        bare.print("baseline");
+    let fibrpc = match fibrpc::open(&settings, brokers).await {
+        Ok(side) => side,
+        Err(error) => {
+            if let Some(baseline) = baseline {
+                let _ = baseline.close().await;
+            }
+            return Err(error);
+        }
+    };
+    let measured = measure_all(&settings, &fibrpc, baseline.as_ref()).await;
+    let mut closed = fibrpc.close().await;
+    if let Some(baseline) = baseline {
+        closed = closed.and(baseline.close().await);
     }
-    if let Some(first) = &fibrpc.first_error {
-        eprintln!("fibrpc: first failed call: {first}");
-    }
-    let report = Report::new(transport, &args, fibrpc, baseline);
-    if let Some(ratios) = &report.ratios {
-        println!(
-            "ratio      throughput {:.2}x  p50 {:.2}x  (fibrpc / baseline; higher throughput ratio is better, lower p50 ratio is better)",
-            ratios.throughput, ratios.p50
-        );
-    }
+    let report = report_of(&settings, measured?);
+    print_summary(&settings, &report);
     if let Some(path) = &args.json {
         report.write_json(path)?;
     }
-    if report.fibrpc.errors > 0 {
+    if let Some(path) = &args.plot {
+        chart::draw(&settings, &report, path)?;
+        println!("plot written to {}", path.display());
+    }
+    closed?;
+    if report.errors > 0 {
         return Err(format!(
-            "{} of {} calls failed",
-            report.fibrpc.errors, report.fibrpc.calls
+            "{} of {} calls failed: {:?}",
+            report.errors, report.calls, report.failures
         ));
     }
     Ok(())
 }
 
-/// Refuses settings that could only fail or hang, before anything runs.
-fn check(args: &BenchArgs) -> Result<(), String> {
-    if args.clients == 0 {
-        return Err("--clients must be at least 1".to_owned());
+fn print_header(settings: &Settings<'_>, brokers: &[u32]) {
+    let args = settings.args;
+    let levels: Vec<String> = settings.levels.iter().map(usize::to_string).collect();
+    println!(
+        "transport {}, {} calls per run, {} in flight, {} round(s), {} client(s), {} server(s) {}, prefetch {}, n = {}",
+        args.transport.name(),
+        args.calls,
+        levels.join(","),
+        args.rounds,
+        args.clients,
+        args.servers,
+        settings.placement.name(),
+        settings.prefetch,
+        args.n
+    );
+    if args.transport != BenchTransport::Memory && brokers.is_empty() {
+        println!("(the broker's process is not visible here: its CPU is not counted)");
     }
-    if args.concurrency == 0 {
-        return Err("--concurrency must be at least 1".to_owned());
+}
+
+/// Every level in turn; at each, the rounds: baseline then fibrpc, back to back.
+async fn measure_all(
+    settings: &Settings<'_>,
+    fibrpc: &Side,
+    baseline: Option<&Side>,
+) -> Result<Vec<Run>, String> {
+    let args = settings.args;
+    let several = settings.levels.len() > 1 || args.rounds > 1;
+    let mut runs = Vec::new();
+    for &concurrency in &settings.levels {
+        for round in 1..=args.rounds {
+            if several {
+                println!("-- {concurrency} in flight, round {round}/{}", args.rounds);
+            }
+            let bare = match baseline {
+                Some(side) => Some(side.measure(args.calls, args.warmup, concurrency).await?),
+                None => None,
+            };
+            let ours = fibrpc.measure(args.calls, args.warmup, concurrency).await?;
+            ours.print("fibrpc");
+            if let Some(bare) = &bare {
+                bare.print("baseline");
+            }
+            if let Some(first) = &ours.first_error {
+                eprintln!("fibrpc: first failed call: {first}");
+            }
+            let ratios = bare.as_ref().map(|bare| Ratios::of(&ours, bare));
+            if let Some(ratios) = &ratios {
+                println!("{:<10} {}", "ratio", ratios.line());
+            }
+            runs.push(Run {
+                concurrency,
+                round,
+                fibrpc: ours,
+                baseline: bare,
+                ratios,
+            });
+        }
     }
-    if args.servers == 0 && args.transport == BenchTransport::Memory {
-        // The in-memory broker lives in this process: no server elsewhere can reach it, and
-        // every call would wait out its timeout.
-        return Err(
-            "--servers 0 measures servers elsewhere, which the in-process memory transport cannot have"
-                .to_owned(),
-        );
+    Ok(runs)
+}
+
+fn report_of(settings: &Settings<'_>, runs: Vec<Run>) -> Report {
+    let args = settings.args;
+    Report {
+        transport: args.transport.name(),
+        servers_run: settings.placement.name(),
+        servers: args.servers,
+        clients: args.clients,
+        n: args.n,
+        warmup: args.warmup,
+        calls_per_run: args.calls,
+        rounds: args.rounds,
+        concurrency: settings.levels.clone(),
+        prefetch: settings.prefetch,
+        server_concurrency: settings.server_concurrency,
+        retry: args.retry,
+        calls: 0,
+        errors: 0,
+        failures: Default::default(),
+        retries: 0,
+        runs: Vec::new(),
+        levels: Vec::new(),
     }
-    if args.servers == 0 && args.queue.is_none() {
-        return Err("--servers 0 needs --queue: the queue the external servers consume".to_owned());
+    .fill(runs)
+}
+
+/// The medians of each level, when there is more than one run or a baseline to compare with
+/// (scripts read this table).
+fn print_summary(settings: &Settings<'_>, report: &Report) {
+    let one_run = settings.levels.len() == 1 && settings.args.rounds == 1;
+    if one_run && !settings.args.baseline {
+        return;
     }
-    Ok(())
+    println!("== medians over {} round(s)", settings.args.rounds);
+    println!("{}", Level::HEADER);
+    for level in &report.levels {
+        println!("{}", level.line());
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
-    use crate::args::{Cli, Command};
-
-    fn bench_args(flags: &[&str]) -> BenchArgs {
-        let argv = ["fibrpc", "bench"].iter().chain(flags);
-        match Cli::try_parse_from(argv).map(|cli| cli.command) {
-            Ok(Command::Bench(args)) => args,
-            _ => panic!("not a bench command line: {flags:?}"),
-        }
-    }
-
-    #[test]
-    fn settings_that_could_only_hang_are_refused() {
-        assert!(check(&bench_args(&[])).is_ok());
-        assert!(check(&bench_args(&["--clients", "0"])).is_err());
-        assert!(check(&bench_args(&["--concurrency", "0"])).is_err());
-        assert!(check(&bench_args(&["--servers", "0", "--queue", "q"])).is_err());
-        let amqp = ["--transport", "amqp", "--servers", "0"];
-        assert!(check(&bench_args(&amqp)).is_err());
-        assert!(check(&bench_args(&[&amqp[..], &["--queue", "q"]].concat())).is_ok());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_memory_run_with_baseline_checks_every_answer_and_writes_json() {
-        let json = std::env::temp_dir().join(format!(
-            "fibrpc-bench-test-{}.json",
-            uuid::Uuid::new_v4().simple()
-        ));
-        let path = json.to_string_lossy().into_owned();
-        let args = bench_args(&[
-            "--calls",
-            "300",
-            "--warmup",
-            "20",
-            "--concurrency",
-            "8",
-            "--clients",
-            "2",
-            "--servers",
-            "2",
-            "--n",
-            "90",
-            "--baseline",
-            "--json",
-            &path,
-        ]);
-        run(args).await.unwrap();
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-        let _ = std::fs::remove_file(&json);
-        assert_eq!(report["transport"], "memory");
-        assert_eq!(report["calls"], 300);
-        assert_eq!(report["errors"], 0);
-        assert_eq!(report["n"], 90);
-        assert_eq!(report["baseline"]["calls"], 300);
-        assert!(report["calls_per_sec"].as_f64().unwrap() > 0.0);
-        assert!(report["p50_us"].as_f64().unwrap() <= report["p99_us"].as_f64().unwrap());
-        assert!(report["ratios"]["throughput"].as_f64().unwrap() > 0.0);
-    }
-}
+mod tests;

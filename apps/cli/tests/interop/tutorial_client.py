@@ -1,7 +1,8 @@
 """The RabbitMQ tutorial's RPC client, as published, for interop tests.
 
 Changes from the tutorial: pika 1.x call signatures, the broker at 127.0.0.1, the queue and n
-from the command line, and a deadline so a test can never hang on it.
+(one call after another for several) from the command line, `--direct` for RabbitMQ's direct
+reply-to instead of the exclusive callback queue, and a deadline so a test can never hang on it.
 """
 import sys
 import time
@@ -11,12 +12,15 @@ import pika
 
 
 class FibonacciRpcClient(object):
-    def __init__(self, queue):
+    def __init__(self, queue, direct=False):
         self.queue = queue
         self.connection = pika.BlockingConnection(pika.ConnectionParameters(host="127.0.0.1", port=5672))
         self.channel = self.connection.channel()
-        result = self.channel.queue_declare(queue="", exclusive=True)
-        self.callback_queue = result.method.queue
+        if direct:
+            self.callback_queue = "amq.rabbitmq.reply-to"
+        else:
+            result = self.channel.queue_declare(queue="", exclusive=True)
+            self.callback_queue = result.method.queue
         self.channel.basic_consume(queue=self.callback_queue, on_message_callback=self.on_response, auto_ack=True)
         self.response = None
         self.corr_id = None
@@ -43,9 +47,14 @@ class FibonacciRpcClient(object):
 
 
 if __name__ == "__main__":
-    queue = sys.argv[1] if len(sys.argv) > 1 else "rpc_queue"
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 30
-    fibonacci_rpc = FibonacciRpcClient(queue)
-    print(" [x] Requesting fib(%d)" % n, flush=True)
-    response = fibonacci_rpc.call(n)
-    print(" [.] Got %r" % response, flush=True)
+    args = sys.argv[1:]
+    direct = bool(args) and args[0] == "--direct"
+    if direct:
+        args = args[1:]
+    queue = args[0] if args else "rpc_queue"
+    numbers = [int(n) for n in args[1:]] or [30]
+    fibonacci_rpc = FibonacciRpcClient(queue, direct)
+    for n in numbers:
+        print(" [x] Requesting fib(%d)" % n, flush=True)
+        response = fibonacci_rpc.call(n)
+        print(" [.] Got %r" % response, flush=True)

@@ -1,6 +1,8 @@
 //! Running the `fibrpc` binary and the tutorial's Python code against the local RabbitMQ.
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod broker;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -16,12 +18,24 @@ pub const LIMIT: Duration = Duration::from_secs(30);
 /// True when RabbitMQ answers on 127.0.0.1:5672. In CI (CI=true) a missing broker fails the
 /// test instead: broker tests must run there for real.
 pub fn rabbitmq_available() -> bool {
-    let address: SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    broker_available(
+        "RabbitMQ",
+        5672,
+        "start it with `rabbitmq-server -detached`",
+    )
+}
+
+/// True when NATS answers on 127.0.0.1:4222; with CI=true a missing server fails the test.
+pub fn nats_available() -> bool {
+    broker_available("NATS", 4222, "start it with `nats-server -js`")
+}
+
+fn broker_available(name: &str, port: u16, hint: &str) -> bool {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
     match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
         Ok(_) => true,
         Err(error) => {
-            let hint = "start it with `rabbitmq-server -detached`";
-            fibrpc_test_support::skip_or_fail("RabbitMQ on 127.0.0.1:5672", error, hint);
+            fibrpc_test_support::skip_or_fail(&format!("{name} on {address}"), error, hint);
             false
         }
     }
@@ -149,6 +163,15 @@ pub fn serve(queue: &str, extra: &[&str]) -> Process {
     Process::start(command, "Awaiting RPC requests")
 }
 
+/// How many replies a `fibrpc serve` said it sent when it stopped.
+pub fn replies_of(server: &mut Process) -> u64 {
+    let line = server.wait_for_line("Stopped after");
+    line.split_whitespace()
+        .nth(3)
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable summary {line:?}"))
+}
+
 /// The Python of a venv with pika, made once per test run under the target directory.
 pub fn python_with_pika() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
@@ -193,9 +216,90 @@ pub fn python_with_pika() -> PathBuf {
         .clone()
 }
 
+/// The `node_modules` folder of amqplib (the tutorial's JavaScript client), installed with npm
+/// once per test run under the target directory.
+pub fn node_modules_with_amqplib() -> PathBuf {
+    static MODULES: OnceLock<PathBuf> = OnceLock::new();
+    MODULES
+        .get_or_init(|| {
+            let prefix = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
+            let modules = prefix.join("node_modules");
+            if !modules.join("amqplib").join("package.json").exists() {
+                let installed = Command::new("npm")
+                    .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                    .arg(&prefix)
+                    .arg("amqplib@2.3.1")
+                    .status();
+                assert!(
+                    installed.is_ok_and(|s| s.success()),
+                    "cannot npm install amqplib (needs node and npm)"
+                );
+            }
+            modules
+        })
+        .clone()
+}
+
+/// The class path of RabbitMQ's Java client as Debian packages it (librabbitmq-client-java),
+/// or None, saying why, when it is not installed; with CI=true its absence fails the test.
+pub fn java_classpath() -> Option<String> {
+    let jars = [
+        "/usr/share/java/amqp-client.jar",
+        "/usr/share/java/slf4j-api.jar",
+    ];
+    if jars.iter().all(|jar| std::path::Path::new(jar).exists()) {
+        return Some(jars.join(":"));
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but RabbitMQ's Java client is missing (apt-get install librabbitmq-client-java)"
+    );
+    eprintln!("skipping: no RabbitMQ Java client (apt-get install librabbitmq-client-java)");
+    None
+}
+
 pub fn interop_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("interop")
         .join(name)
+}
+
+/// Deletes queues a test made through servers it started (they outlive their servers).
+pub fn delete_amqp_queues(queues: &[&str]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let admin = fibrpc_amqp::AmqpTransport::connect(fibrpc_amqp::AmqpConfig::default())
+            .await
+            .unwrap();
+        for queue in queues {
+            admin.delete_queue(queue).await.unwrap();
+        }
+    });
+}
+
+/// A temporary file path, removed when dropped.
+pub struct TempFile(pub PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str) -> Self {
+        Self(std::env::temp_dir().join(format!("{}-{name}", unique_queue("file"))))
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&self.0).unwrap()).unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

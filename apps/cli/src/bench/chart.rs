@@ -1,0 +1,83 @@
+//! What `--plot` draws from the results: for one level, the latency percentiles of all its
+//! rounds merged, fibrpc's and the baseline's; for a sweep, each level's median throughput.
+
+use std::path::Path;
+
+use super::latency;
+use super::plot;
+use super::report::Measured;
+use super::results::{Report, Run};
+use super::settings::{Placement, Settings};
+use crate::args::BenchTransport;
+
+/// What the baseline is, for labels.
+fn baseline_name(transport: BenchTransport) -> &'static str {
+    match transport {
+        BenchTransport::Memory => "baseline (channel echo)",
+        BenchTransport::Amqp => "baseline (bare lapin)",
+        BenchTransport::Nats => "baseline (bare async-nats)",
+    }
+}
+
+/// One level: the latency percentiles of all its rounds; a sweep: median throughput per level.
+pub(crate) fn draw(settings: &Settings<'_>, report: &Report, path: &Path) -> Result<(), String> {
+    let args = settings.args;
+    let bare = baseline_name(args.transport);
+    let servers = match settings.placement {
+        Placement::InProcess => "servers in-process",
+        Placement::Processes => "servers in their own processes",
+        Placement::External { .. } => "servers started elsewhere",
+    };
+    let setting = format!(
+        "{}, {servers}, {} round(s)",
+        args.transport.name(),
+        args.rounds
+    );
+    if let [level] = settings.levels[..] {
+        let merged = |pick: fn(&Run) -> Option<&Measured>| {
+            let mut all = latency::empty_histogram()?;
+            for run in &report.runs {
+                if let Some(measured) = pick(run) {
+                    all.add(&measured.histogram)
+                        .map_err(|error| format!("cannot merge latencies: {error}"))?;
+                }
+            }
+            Ok::<_, String>(all)
+        };
+        let ours = merged(|run| Some(&run.fibrpc))?;
+        let theirs = merged(|run| run.baseline.as_ref())?;
+        let mut distributions = vec![plot::Distribution {
+            label: "fibrpc".to_owned(),
+            histogram: &ours,
+        }];
+        if !theirs.is_empty() {
+            distributions.push(plot::Distribution {
+                label: bare.to_owned(),
+                histogram: &theirs,
+            });
+        }
+        let title = format!("round-trip latency, {level} in flight ({setting})");
+        return plot::latency_percentiles(path, &title, &distributions);
+    }
+    let mut series = vec![plot::Series {
+        label: "fibrpc".to_owned(),
+        points: report
+            .levels
+            .iter()
+            .map(|level| (level.concurrency, level.fibrpc_calls_per_sec))
+            .collect(),
+    }];
+    let bare_points: Vec<_> = report
+        .levels
+        .iter()
+        .filter_map(|level| Some((level.concurrency, level.baseline_calls_per_sec?)))
+        .collect();
+    if !bare_points.is_empty() {
+        series.push(plot::Series {
+            label: bare.to_owned(),
+            points: bare_points,
+        });
+    }
+    let title = format!("throughput, median of rounds ({setting})");
+    plot::throughput_sweep(path, &title, &series)
+}

@@ -1,0 +1,166 @@
+//! The fibrpc side: a request queue, servers (in-process, child processes or the user's) and
+//! clients over the chosen transport.
+
+use std::sync::Arc;
+
+use fibrpc_amqp::AmqpTransport;
+use fibrpc_in_memory::InMemoryBroker;
+use fibrpc_nats::NatsTransport;
+use fibrpc_ports::{ReplyTransport, RequestTransport};
+use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
+
+use super::caller::Caller;
+use super::discover;
+use super::process::ServerProcess;
+use super::settings::{Placement, Settings};
+use super::side::Side;
+use crate::args::BenchTransport;
+use crate::transport::{self, AdminTransport};
+
+/// Sets up the fibrpc side; on failure, what was set up is undone.
+pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<Side, String> {
+    let mut side = Side::new("fibrpc", brokers);
+    let outcome = match settings.args.transport {
+        BenchTransport::Memory => memory(settings, &mut side).await,
+        BenchTransport::Amqp => {
+            let args = settings.args;
+            let config =
+                transport::amqp_server_config(&args.urls, args.reply_to, &args.request_queue)?;
+            on_broker::<AmqpTransport>(settings, config, &mut side).await
+        }
+        BenchTransport::Nats => {
+            let config = transport::nats_config(&settings.args.urls);
+            on_broker::<NatsTransport>(settings, config, &mut side).await
+        }
+    };
+    match outcome {
+        Ok(()) => Ok(side),
+        Err(error) => {
+            let _ = side.close().await;
+            Err(error)
+        }
+    }
+}
+
+fn fresh_queue() -> String {
+    format!("fibrpc.bench.{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn memory(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> {
+    let broker = InMemoryBroker::new();
+    let queue = settings.args.queue.clone().unwrap_or_else(fresh_queue);
+    broker.declare_queue(&queue);
+    for _ in 0..settings.args.servers {
+        serve_in_process(settings, Arc::new(broker.connect()), &queue, side);
+    }
+    for _ in 0..settings.args.clients {
+        add_client(settings, Arc::new(broker.connect()), &queue, side).await?;
+    }
+    Ok(())
+}
+
+async fn on_broker<T: AdminTransport>(
+    settings: &Settings<'_>,
+    config: T::Config,
+    side: &mut Side,
+) -> Result<(), String> {
+    let args = settings.args;
+    let queue = match &settings.placement {
+        Placement::External { queue, .. } => queue.clone(),
+        _ => {
+            let queue = args.queue.clone().unwrap_or_else(fresh_queue);
+            let admin = T::open(config.clone()).await.map_err(|e| e.to_string())?;
+            admin.declare(&queue).await.map_err(|e| e.to_string())?;
+            // A queue named on the command line belongs to someone else: leave it.
+            if args.queue.is_none() {
+                let queue = queue.clone();
+                side.on_close(async move { admin.delete(&queue).await.map_err(|e| e.to_string()) });
+            }
+            queue
+        }
+    };
+    match &settings.placement {
+        Placement::InProcess => {
+            for _ in 0..args.servers {
+                let transport = T::open(config.clone()).await.map_err(|e| e.to_string())?;
+                serve_in_process(settings, Arc::new(transport), &queue, side);
+            }
+        }
+        Placement::Processes => {
+            for _ in 0..args.servers {
+                let server =
+                    ServerProcess::start(&serve_args(settings, &queue), &args.urls).await?;
+                side.watch.servers.push(server.pid());
+                side.on_close(server.stop());
+            }
+        }
+        Placement::External { .. } => side.watch.servers = discover::serving(&queue),
+    }
+    for _ in 0..args.clients {
+        let transport = T::open(config.clone()).await.map_err(|e| e.to_string())?;
+        add_client(settings, Arc::new(transport), &queue, side).await?;
+    }
+    Ok(())
+}
+
+/// `fibrpc serve` with the bench's settings.
+fn serve_args(settings: &Settings<'_>, queue: &str) -> Vec<String> {
+    let transport = settings.args.transport.name();
+    [
+        "serve",
+        "--transport",
+        transport,
+        "--queue",
+        queue,
+        "--prefetch",
+        &settings.prefetch.to_string(),
+        "--concurrency",
+        &settings.server_concurrency.to_string(),
+    ]
+    .map(str::to_owned)
+    .into_iter()
+    .chain(settings.args.request_queue.to_args())
+    .collect()
+}
+
+fn serve_in_process(
+    settings: &Settings<'_>,
+    transport: Arc<dyn ReplyTransport>,
+    queue: &str,
+    side: &mut Side,
+) {
+    let config = ServerConfig {
+        queue: queue.to_owned(),
+        prefetch: settings.prefetch,
+        concurrency: settings.server_concurrency,
+        ..ServerConfig::default()
+    };
+    let server = RpcServer::new(transport, config, Fib::service(Default::default())).spawn();
+    side.watch.servers_in_client = true;
+    side.on_close(async move { server.stop().await.map_err(|error| error.to_string()) });
+}
+
+async fn add_client(
+    settings: &Settings<'_>,
+    transport: Arc<dyn RequestTransport>,
+    queue: &str,
+    side: &mut Side,
+) -> Result<(), String> {
+    let args = settings.args;
+    let config = ClientConfig {
+        queue: queue.to_owned(),
+        timeout: args.timeout,
+        max_in_flight: settings.most_in_flight(),
+        retry: crate::call::retry_policy(args.retry),
+        ..ClientConfig::default()
+    };
+    let client = RpcClient::connect(transport, config)
+        .await
+        .map_err(|error| error.to_string())?;
+    side.callers.push(Caller::Fibrpc {
+        client,
+        n: args.n,
+        expected: Arc::new(fibrpc_domain::fib(args.n)),
+    });
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! The flags checked and completed: what a run could only fail or hang with is refused before
+//! anything starts.
+
+use crate::args::{BenchArgs, BenchTransport, TransportKind};
+
+/// Where the servers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Inside the bench process.
+    InProcess,
+    /// As child processes of the bench (`fibrpc serve`, `fibrpc bare-echo`).
+    Processes,
+    /// Started by the user on these queues (`--servers 0`).
+    External {
+        queue: String,
+        baseline_queue: Option<String>,
+    },
+}
+
+impl Placement {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Placement::InProcess => "in-process",
+            Placement::Processes => "process",
+            Placement::External { .. } => "external",
+        }
+    }
+}
+
+pub(crate) struct Settings<'a> {
+    pub args: &'a BenchArgs,
+    /// Calls in flight, one level per entry, in the order given.
+    pub levels: Vec<usize>,
+    pub prefetch: u16,
+    pub server_concurrency: usize,
+    pub placement: Placement,
+}
+
+impl<'a> Settings<'a> {
+    pub(crate) fn new(args: &'a BenchArgs) -> Result<Self, String> {
+        if args.clients == 0 {
+            return Err("--clients must be at least 1".to_owned());
+        }
+        if args.concurrency.is_empty() || args.concurrency.contains(&0) {
+            return Err("--concurrency needs levels of at least 1 (e.g. 1,16,64,256)".to_owned());
+        }
+        if args.rounds == 0 {
+            return Err("--rounds must be at least 1".to_owned());
+        }
+        if args.calls == 0 {
+            return Err("--calls must be at least 1".to_owned());
+        }
+        let queue_flags = args.request_queue.given();
+        if args.transport != BenchTransport::Amqp && !queue_flags.is_empty() {
+            return Err(format!(
+                "{} apply to RabbitMQ queues only (--transport amqp)",
+                queue_flags.join(", ")
+            ));
+        }
+        let placement = placement(args)?;
+        let largest = args.concurrency.iter().copied().max().unwrap_or(1);
+        // Fewer requests handed to a server than calls in flight would measure the prefetch.
+        let prefetch = args
+            .prefetch
+            .unwrap_or_else(|| u16::try_from(largest.max(64)).unwrap_or(u16::MAX));
+        if prefetch == 0 {
+            return Err("--prefetch must be at least 1".to_owned());
+        }
+        let server_concurrency = args.server_concurrency.unwrap_or(usize::from(prefetch));
+        if server_concurrency == 0 {
+            return Err("--server-concurrency must be at least 1".to_owned());
+        }
+        Ok(Self {
+            args,
+            levels: args.concurrency.clone(),
+            prefetch,
+            server_concurrency,
+            placement,
+        })
+    }
+
+    /// The broker, for adapters that take one; None for the in-memory transport.
+    pub(crate) fn broker(&self) -> Option<TransportKind> {
+        match self.args.transport {
+            BenchTransport::Memory => None,
+            BenchTransport::Amqp => Some(TransportKind::Amqp),
+            BenchTransport::Nats => Some(TransportKind::Nats),
+        }
+    }
+
+    /// Most calls any level has in flight.
+    pub(crate) fn most_in_flight(&self) -> usize {
+        self.levels.iter().copied().max().unwrap_or(1)
+    }
+}
+
+fn placement(args: &BenchArgs) -> Result<Placement, String> {
+    let memory = args.transport == BenchTransport::Memory;
+    if args.servers == 0 {
+        if memory {
+            // The in-memory broker lives in this process: no server elsewhere can reach it,
+            // and every call would wait out its timeout.
+            return Err("--servers 0 measures servers elsewhere, which the in-process memory transport cannot have".to_owned());
+        }
+        if args.server_process {
+            return Err("--server-process starts the servers; --servers 0 measures servers started elsewhere: choose one".to_owned());
+        }
+        let queue = args
+            .queue
+            .clone()
+            .ok_or("--servers 0 needs --queue: the queue the servers started elsewhere consume")?;
+        if args.baseline && args.baseline_queue.is_none() {
+            return Err("--servers 0 --baseline needs --baseline-queue: the queue of a `fibrpc bare-echo` started elsewhere".to_owned());
+        }
+        return Ok(Placement::External {
+            queue,
+            baseline_queue: args.baseline_queue.clone(),
+        });
+    }
+    if args.baseline_queue.is_some() {
+        return Err(
+            "--baseline-queue names a bare echo started elsewhere; it goes with --servers 0"
+                .to_owned(),
+        );
+    }
+    if args.server_process {
+        if memory {
+            return Err(
+                "--server-process needs a broker: the memory transport lives in one process"
+                    .to_owned(),
+            );
+        }
+        return Ok(Placement::Processes);
+    }
+    Ok(Placement::InProcess)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    pub(crate) fn bench_args(flags: &[&str]) -> BenchArgs {
+        let argv = ["fibrpc", "bench"].iter().chain(flags);
+        match Cli::try_parse_from(argv).map(|cli| cli.command) {
+            Ok(Command::Bench(args)) => args,
+            _ => panic!("not a bench command line: {flags:?}"),
+        }
+    }
+
+    fn check(flags: &[&str]) -> Result<Placement, String> {
+        Settings::new(&bench_args(flags)).map(|settings| settings.placement)
+    }
+
+    #[test]
+    fn settings_that_could_only_hang_are_refused() {
+        assert_eq!(check(&[]), Ok(Placement::InProcess));
+        let external = ["--transport", "amqp", "--servers", "0", "--queue", "q"];
+        let with = |more: &[&'static str]| [&external[..], more].concat();
+        for refused in [
+            vec!["--clients", "0"],
+            vec!["--concurrency", "0"],
+            vec!["--concurrency", "1,0"],
+            vec!["--rounds", "0"],
+            vec!["--servers", "0", "--queue", "q"],
+            vec!["--server-process"],
+            vec!["--transport", "amqp", "--servers", "0"],
+            with(&["--baseline"]),
+            with(&["--server-process"]),
+            vec!["--transport", "amqp", "--baseline-queue", "b"],
+            vec!["--prefetch", "0"],
+            vec!["--queue-type", "quorum"],
+        ] {
+            assert!(check(&refused).is_err(), "{refused:?} was accepted");
+        }
+        let external = with(&["--baseline", "--baseline-queue", "b"]);
+        assert_eq!(
+            check(&external),
+            Ok(Placement::External {
+                queue: "q".into(),
+                baseline_queue: Some("b".into())
+            })
+        );
+        assert_eq!(
+            check(&["--transport", "nats", "--server-process"]),
+            Ok(Placement::Processes)
+        );
+        assert!(check(&["--transport", "amqp", "--queue-type", "quorum"]).is_ok());
+    }
+
+    #[test]
+    fn a_sweep_is_a_comma_separated_list_and_sets_the_default_prefetch() {
+        let args = bench_args(&["--concurrency", "1,16,64,256"]);
+        let settings = Settings::new(&args).unwrap();
+        assert_eq!(settings.levels, vec![1, 16, 64, 256]);
+        assert_eq!(settings.prefetch, 256);
+        assert_eq!(settings.server_concurrency, 256);
+        assert_eq!(settings.most_in_flight(), 256);
+        let args = bench_args(&["--concurrency", "8", "--prefetch", "32"]);
+        let settings = Settings::new(&args).unwrap();
+        assert_eq!((settings.prefetch, settings.server_concurrency), (32, 32));
+        let args = bench_args(&["--concurrency", "8"]);
+        assert_eq!(Settings::new(&args).unwrap().prefetch, 64);
+        assert!(Cli::try_parse_from(["fibrpc", "bench", "--concurrency", "1,x"]).is_err());
+    }
+}
