@@ -14,7 +14,7 @@ use std::time::Duration;
 use fibrpc_conformance::{unique_queue, TransportFactory};
 use fibrpc_domain::{fib, Fibonacci};
 use fibrpc_rpc::{Backoff, ClientConfig, Fib, RetryPolicy, RpcClient, ServerConfig};
-use fibrpc_test_support::RunningServer;
+use fibrpc_test_support::{rabbitmq, skip_or_fail, RunningServer};
 use fibrpc_tests::AmqpFactory;
 
 use self::load::under_load;
@@ -75,12 +75,8 @@ async fn fault_suite() {
     let Some(factory) = AmqpFactory::new_or_skip().await else {
         return;
     };
-    if Command::new("rabbitmqctl").arg("version").output().is_err() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but no rabbitmqctl"
-        );
-        eprintln!("skipping: no rabbitmqctl to inject faults with");
+    if !rabbitmq::have_rabbitmqctl() {
+        skip_or_fail("rabbitmqctl", "cannot run it", "it injects the faults");
         return;
     }
     let queue = unique_queue("faults");
