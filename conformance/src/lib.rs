@@ -9,19 +9,19 @@
 //! ```
 //!
 //! Each macro expands to one `#[tokio::test]` per scenario; a factory expression that
-//! evaluates to `None` skips them (for a broker that is not there outside CI). Nothing here
-//! names a broker.
+//! evaluates to `None` skips them (for a broker that is not there outside CI). The protocol
+//! scenarios run with fib and with a second service, the example's text statistics
+//! (`fibrpc-examples`). Nothing here names a broker.
 
 pub mod contract;
 pub mod protocol;
-mod support;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
 
-pub use support::{eventually, unique_queue};
+pub use fibrpc_test_support::{eventually, unique_queue};
 
 /// One connection to the broker under test, seen through both ports.
 #[derive(Clone)]

@@ -12,6 +12,9 @@ pub struct Envelope {
     pub reply_to: Option<String>,
     /// How the body is encoded (a MIME type such as `text/plain`).
     pub content_type: Option<String>,
+    /// The procedure a request calls. None means the server's unnamed procedure: fib, the
+    /// RabbitMQ tutorial's only one, whose clients name none.
+    pub procedure: Option<String>,
     /// When the caller stops waiting. A transport that can expire messages MUST NOT deliver a
     /// request after its deadline; one that cannot passes it on to the consumer.
     pub deadline: Option<Instant>,

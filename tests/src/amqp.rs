@@ -1,9 +1,8 @@
-use std::process::Command;
-
 use async_trait::async_trait;
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
 use fibrpc_conformance::{Connection, TransportFactory};
 use fibrpc_ports::TransportError;
+use fibrpc_test_support::{rabbitmq, skip_or_fail, unique};
 
 /// The local RabbitMQ under test. Its connections carry a name of their own, so that a test
 /// can sever exactly them and leave other tests' connections alone.
@@ -24,17 +23,17 @@ impl AmqpFactory {
         let config = AmqpConfig {
             url: std::env::var("AMQP_URL").unwrap_or_else(|_| AmqpConfig::default().url),
             reply_queue,
-            connection_name: Some(format!("fibrpc-test-{}", uuid::Uuid::new_v4().simple())),
+            connection_name: Some(unique("fibrpc-test")),
             ..AmqpConfig::default()
         };
         match AmqpTransport::connect(config.clone()).await {
             Ok(admin) => Some(Self { config, admin }),
             Err(error) => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "CI=true but RabbitMQ cannot be reached: {error}"
+                skip_or_fail(
+                    "RabbitMQ",
+                    error,
+                    "start it with `rabbitmq-server -detached`",
                 );
-                eprintln!("skipping: {error} (start RabbitMQ with `rabbitmq-server -detached`)");
                 None
             }
         }
@@ -69,38 +68,11 @@ impl TransportFactory for AmqpFactory {
 
     /// Closes, through `rabbitmqctl`, every broker connection this factory opened.
     async fn sever_connections(&self) -> bool {
-        let Some(name) = self.config.connection_name.clone() else {
+        let Some(name) = &self.config.connection_name else {
             return false;
         };
-        tokio::task::spawn_blocking(move || close_connections_named(&name))
+        rabbitmq::sever_connections_named(name)
             .await
-            .unwrap_or(false)
+            .is_ok_and(|closed| closed > 0)
     }
-}
-
-fn close_connections_named(name: &str) -> bool {
-    let Ok(listing) = Command::new("rabbitmqctl")
-        .args([
-            "list_connections",
-            "-q",
-            "--no-table-headers",
-            "pid",
-            "client_properties",
-        ])
-        .output()
-    else {
-        return false;
-    };
-    let listing = String::from_utf8_lossy(&listing.stdout);
-    let ours: Vec<&str> = listing
-        .lines()
-        .filter(|line| line.contains(name))
-        .filter_map(|line| line.split_whitespace().next())
-        .collect();
-    for pid in &ours {
-        let _ = Command::new("rabbitmqctl")
-            .args(["close_connection", pid, "severed by a fibrpc test"])
-            .output();
-    }
-    !ours.is_empty()
 }

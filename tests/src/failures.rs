@@ -4,7 +4,7 @@ use fibrpc_rpc::CallError;
 
 /// The name of the error's variant (`Disconnected`, `NoSuchQueue`, `Timeout`, ...), looking
 /// through `CallError::Transport` to the transport's own error.
-pub fn kind(error: &CallError) -> String {
+pub fn kind<E: std::fmt::Debug>(error: &CallError<E>) -> String {
     let debug = match error {
         CallError::Transport(error) => format!("{error:?}"),
         other => format!("{other:?}"),
@@ -23,6 +23,8 @@ mod tests {
     use fibrpc_ports::TransportError;
 
     use super::*;
+
+    type CallError = fibrpc_rpc::CallError<fibrpc_domain::DomainError>;
 
     #[test]
     fn kinds_name_the_variant() {

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fibrpc_amqp::AmqpTransport;
-use fibrpc_conformance::protocol::RunningServer;
-use fibrpc_conformance::{unique_queue, Connection};
-use fibrpc_domain::fib;
-use fibrpc_rpc::{Backoff, ClientConfig, RetryPolicy, RpcClient, ServerConfig};
+use fibrpc_conformance::unique_queue;
+use fibrpc_domain::{fib, Fibonacci};
+use fibrpc_rpc::{Backoff, ClientConfig, Fib, RetryPolicy, RpcClient, ServerConfig};
+use fibrpc_test_support::RunningServer;
 use fibrpc_tests::cluster::{Cluster, RestartOnDrop, CLUSTER_LOCK, NODES};
 use fibrpc_tests::failures;
 use fibrpc_tests::throughput::recovery;
@@ -34,6 +34,15 @@ fn quick_backoff() -> Backoff {
         initial: Duration::from_millis(50),
         max: Duration::from_millis(500),
     }
+}
+
+/// A fib server on its own connection.
+fn fib_server(transport: AmqpTransport, config: ServerConfig) -> RunningServer {
+    RunningServer::start(
+        Arc::new(transport),
+        config,
+        Fib::service(Fibonacci::default()),
+    )
 }
 
 fn server_config(queue: &str) -> ServerConfig {
@@ -73,8 +82,10 @@ fn on_node(cluster: &Cluster, transport: &AmqpTransport) -> Option<usize> {
 async fn servers_on_every_node(cluster: &Cluster, queue: &str) -> Vec<RunningServer> {
     let mut servers = Vec::new();
     for node in NODES {
-        let connection = Connection::new(transport_on(cluster, node).await);
-        servers.push(RunningServer::start(&connection, server_config(queue)).await);
+        servers.push(fib_server(
+            transport_on(cluster, node).await,
+            server_config(queue),
+        ));
     }
     servers
 }
@@ -114,7 +125,7 @@ impl Load {
                         break;
                     }
                     let n = 100 + i % 400;
-                    match client.call(n).await {
+                    match client.call::<Fib>(n).await {
                         Ok(value) => assert_eq!(value, fib(n), "wrong answer for fib({n})"),
                         Err(error) => {
                             let mut failures = load.failures.lock().unwrap();
@@ -163,16 +174,8 @@ async fn servers_on_different_nodes_share_one_quorum_queue() {
     let _turn = CLUSTER_LOCK.lock().await;
     let queue = unique_queue("cluster-share");
     cluster.declare_quorum_queue(&queue, 1).await;
-    let first = RunningServer::start(
-        &Connection::new(transport_on(&cluster, 1).await),
-        server_config(&queue),
-    )
-    .await;
-    let second = RunningServer::start(
-        &Connection::new(transport_on(&cluster, 2).await),
-        server_config(&queue),
-    )
-    .await;
+    let first = fib_server(transport_on(&cluster, 1).await, server_config(&queue));
+    let second = fib_server(transport_on(&cluster, 2).await, server_config(&queue));
     let client = RpcClient::connect(
         Arc::new(transport_on(&cluster, 3).await),
         client_config(&queue),
@@ -331,11 +334,7 @@ async fn rejoins(cluster: &Cluster, node: usize, queue: &str) {
             "as node {ask} sees it"
         );
     }
-    let server = RunningServer::start(
-        &Connection::new(transport_on(cluster, node).await),
-        server_config(queue),
-    )
-    .await;
+    let server = fib_server(transport_on(cluster, node).await, server_config(queue));
     let client = RpcClient::connect(
         Arc::new(transport_on(cluster, node).await),
         client_config(queue),
@@ -343,7 +342,7 @@ async fn rejoins(cluster: &Cluster, node: usize, queue: &str) {
     .await
     .unwrap();
     for n in [10, 20, 30] {
-        assert_eq!(client.call(n).await.unwrap(), fib(n));
+        assert_eq!(client.call::<Fib>(n).await.unwrap(), fib(n));
     }
     server.stop().await;
 

@@ -5,11 +5,13 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use fibrpc_amqp::{AmqpConfig, AmqpTransport};
-use fibrpc_conformance::protocol::RunningServer;
-use fibrpc_conformance::{unique_queue, Connection};
+use fibrpc_domain::Fibonacci;
 use fibrpc_ports::TransportError;
-use fibrpc_rpc::{ClientConfig, RpcClient, ServerConfig};
+use fibrpc_rpc::{ClientConfig, Fib, RpcClient, ServerConfig};
+use fibrpc_test_support::{in_ci, unique_queue, RunningServer};
 
 const TLS_URL: &str = "amqps://guest:guest@127.0.0.1:5671/%2f";
 
@@ -28,7 +30,7 @@ fn tls_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
+        !in_ci(),
         "CI=true but RabbitMQ has no TLS listener: run scripts/rabbitmq-tls.sh"
     );
     eprintln!("skipping: no TLS listener on 127.0.0.1:5671 (run scripts/rabbitmq-tls.sh)");
@@ -47,24 +49,22 @@ fn config(ca: &std::path::Path) -> AmqpConfig {
 async fn the_whole_flow_runs_over_tls() {
     let Some(dir) = tls_dir() else { return };
     let queue = unique_queue("tls");
-    let server_side = Connection::new(
-        AmqpTransport::connect(config(&dir.join("ca.pem")))
-            .await
-            .unwrap(),
-    );
+    let server_side = AmqpTransport::connect(config(&dir.join("ca.pem")))
+        .await
+        .unwrap();
     let server = RunningServer::start(
-        &server_side,
+        Arc::new(server_side),
         ServerConfig {
             queue: queue.clone(),
             ..ServerConfig::default()
         },
-    )
-    .await;
+        Fib::service(Fibonacci::default()),
+    );
     let client_side = AmqpTransport::connect(config(&dir.join("ca.pem")))
         .await
         .unwrap();
     let client = RpcClient::connect(
-        std::sync::Arc::new(client_side.clone()),
+        Arc::new(client_side.clone()),
         ClientConfig {
             queue: queue.clone(),
             ..ClientConfig::default()
@@ -72,7 +72,7 @@ async fn the_whole_flow_runs_over_tls() {
     )
     .await
     .unwrap();
-    assert_eq!(client.call(30).await.unwrap().to_string(), "832040");
+    assert_eq!(client.call::<Fib>(30).await.unwrap().to_string(), "832040");
     server.stop().await;
     client_side.delete_queue(&queue).await.unwrap();
 }

@@ -1,4 +1,6 @@
-//! Envelope fields <-> AMQP message properties.
+//! Envelope fields <-> AMQP message properties. The procedure a request calls travels in the
+//! `type` property (lapin: `with_type`, read back as `kind`), which the tutorial's clients
+//! leave empty.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +36,9 @@ pub(crate) fn to_properties(envelope: &Envelope) -> Result<BasicProperties, Tran
     if let Some(content_type) = &envelope.content_type {
         properties = properties.with_content_type(short("content_type", content_type)?);
     }
+    if let Some(procedure) = &envelope.procedure {
+        properties = properties.with_type(short("procedure", procedure)?);
+    }
     if let Some(deadline) = envelope.deadline {
         let left = deadline.saturating_duration_since(Instant::now());
         // Zero would mean "deliver now or never"; a request already late still gets 1 ms.
@@ -56,6 +61,7 @@ pub(crate) fn to_envelope(properties: &BasicProperties, body: Vec<u8>) -> Envelo
         correlation_id: text(properties.correlation_id()),
         reply_to: text(properties.reply_to()),
         content_type: text(properties.content_type()),
+        procedure: text(properties.kind()),
         deadline,
         body,
     }
@@ -71,6 +77,7 @@ mod tests {
             correlation_id: Some("id".into()),
             reply_to: Some("amq.gen-x".into()),
             content_type: Some("text/plain".into()),
+            procedure: Some("text.count".into()),
             deadline: Some(Instant::now() + Duration::from_secs(5)),
             body: b"30".to_vec(),
         };
@@ -87,6 +94,11 @@ mod tests {
         assert_eq!(back.correlation_id, envelope.correlation_id);
         assert_eq!(back.reply_to, envelope.reply_to);
         assert_eq!(back.content_type, envelope.content_type);
+        assert_eq!(
+            properties.kind().as_ref().map(|kind| kind.as_str()),
+            Some("text.count")
+        );
+        assert_eq!(back.procedure, envelope.procedure);
         assert!(back.deadline.is_some());
     }
 

@@ -23,6 +23,7 @@ async fn a_request_carries_every_envelope_field() {
         correlation_id: Some("corr-42".into()),
         reply_to: Some("some-reply-queue".into()),
         content_type: Some("application/x-test".into()),
+        procedure: Some("test.procedure".into()),
         deadline: Some(deadline),
         body: vec![0, 1, 2, 255],
     };
@@ -34,6 +35,7 @@ async fn a_request_carries_every_envelope_field() {
     assert_eq!(envelope.correlation_id, sent.correlation_id);
     assert_eq!(envelope.reply_to, sent.reply_to);
     assert_eq!(envelope.content_type, sent.content_type);
+    assert_eq!(envelope.procedure, sent.procedure);
     assert_eq!(envelope.body, sent.body);
     // Rebuilt from `expiration` on arrival: close to the caller's, never later.
     let rebuilt = envelope.deadline.expect("a deadline from the expiration");

@@ -11,6 +11,8 @@ use crate::errors;
 const CORRELATION_ID: &str = "Fibrpc-Correlation-Id";
 const REPLY_TO: &str = "Fibrpc-Reply-To";
 const CONTENT_TYPE: &str = "Content-Type";
+/// The procedure a request calls; absent for the unnamed one (fib).
+const PROCEDURE: &str = "Fibrpc-Procedure";
 /// The milliseconds left until the deadline when the message was sent. An `Instant` means
 /// nothing to another process; a duration does, once the receiver takes off how long the
 /// message waited (see [`to_envelope`]).
@@ -24,6 +26,7 @@ pub(crate) fn to_headers(envelope: &Envelope) -> Result<HeaderMap, TransportErro
         (CORRELATION_ID, &envelope.correlation_id),
         (REPLY_TO, &envelope.reply_to),
         (CONTENT_TYPE, &envelope.content_type),
+        (PROCEDURE, &envelope.procedure),
     ];
     for (name, value) in fields {
         if let Some(value) = value {
@@ -61,6 +64,7 @@ pub(crate) fn to_envelope(
         correlation_id: field(CORRELATION_ID),
         reply_to: field(REPLY_TO),
         content_type: field(CONTENT_TYPE),
+        procedure: field(PROCEDURE),
         deadline,
         body,
     }
@@ -76,6 +80,7 @@ mod tests {
             correlation_id: Some("id".to_owned()),
             reply_to: Some("_INBOX.x".to_owned()),
             content_type: Some("text/plain".to_owned()),
+            procedure: Some("text.count".to_owned()),
             deadline: None,
             body: b"30".to_vec(),
         };

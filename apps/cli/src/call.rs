@@ -1,6 +1,6 @@
 //! `fibrpc call N...`: all calls in flight at once, results printed in the order asked.
 
-use fibrpc_rpc::{Backoff, ClientConfig, Codec, RetryPolicy, RpcClient};
+use fibrpc_rpc::{Backoff, ClientConfig, Codec, Fib, RetryPolicy, RpcClient};
 
 use crate::args::CallArgs;
 use crate::transport;
@@ -26,7 +26,7 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
         .iter()
         .map(|&n| {
             let client = client.clone();
-            tokio::spawn(async move { (n, client.call(n).await) })
+            tokio::spawn(async move { (n, client.call::<Fib>(n).await) })
         })
         .collect();
     for call in calls {

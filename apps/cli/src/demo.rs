@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use fibrpc_domain::Fibonacci;
 use fibrpc_in_memory::InMemoryBroker;
-use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
 
 use crate::args::DemoArgs;
 
@@ -14,7 +15,12 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     // The queue exists before the first call, as it would once a server has started.
     broker.declare_queue(&queue);
 
-    let server = RpcServer::new(Arc::new(broker.connect()), server_config).spawn();
+    let server = RpcServer::new(
+        Arc::new(broker.connect()),
+        server_config,
+        Fib::service(Fibonacci::default()),
+    )
+    .spawn();
 
     let client = RpcClient::connect(
         Arc::new(broker.connect()),
@@ -28,7 +34,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let mut outcome = Ok(());
     for n in args.numbers {
         println!(" [x] Requesting fib({n})");
-        match client.call(n).await {
+        match client.call::<Fib>(n).await {
             Ok(value) => println!(" [.] Got {value}"),
             Err(error) => {
                 outcome = Err(format!("fib({n}) failed: {error}"));

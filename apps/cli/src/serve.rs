@@ -1,6 +1,7 @@
 //! `fibrpc serve`: answers requests until SIGINT or SIGTERM, then finishes those in flight.
 
-use fibrpc_rpc::{RpcServer, ServerConfig};
+use fibrpc_domain::Fibonacci;
+use fibrpc_rpc::{Fib, RpcServer, ServerConfig};
 
 use crate::args::ServeArgs;
 use crate::{shutdown, transport};
@@ -11,11 +12,11 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         queue: args.broker.queue.clone(),
         prefetch: args.prefetch,
         concurrency: args.concurrency,
-        max_n: args.max_n,
         max_body_bytes: args.max_body,
         ..ServerConfig::default()
     };
-    let server = RpcServer::new(transport.replies, config);
+    let service = Fib::service(Fibonacci::with_max_n(args.max_n));
+    let server = RpcServer::new(transport.replies, config, service);
     let stats = server.stats();
     let ready = async {
         // Tests and scripts wait for this line before sending requests.

@@ -38,12 +38,8 @@ fn cluster_up() -> bool {
         TcpStream::connect_timeout(&address, Duration::from_secs(2)).is_ok()
     });
     if !up {
-        let why = "the test cluster is not up (scripts/rabbitmq-cluster.sh up)";
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {why}"
-        );
-        eprintln!("skipping: {why}");
+        let hint = "scripts/rabbitmq-cluster.sh up";
+        fibrpc_test_support::skip_or_fail("the test cluster", "a node does not answer", hint);
     }
     up
 }

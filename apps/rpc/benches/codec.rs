@@ -1,29 +1,30 @@
-//! Encoding and decoding requests and replies in both codecs.
+//! Encoding and decoding fib's requests and replies in both codecs.
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fibrpc_domain::{fib, FibRequest, FibResponse};
-use fibrpc_rpc::Codec;
+use fibrpc_domain::fib;
+use fibrpc_rpc::fib::FibWire;
+use fibrpc_rpc::{Codec, Wire};
 
 fn codecs(c: &mut Criterion) {
     for codec in [Codec::Bincode, Codec::Text] {
         let name = format!("{codec:?}").to_lowercase();
-        let request = codec.encode_request(FibRequest { n: 30 });
+        let request = FibWire::encode_request(codec, &30).unwrap();
         c.bench_function(&format!("{name}/encode_request"), |b| {
-            b.iter(|| codec.encode_request(std::hint::black_box(FibRequest { n: 30 })))
+            b.iter(|| FibWire::encode_request(codec, std::hint::black_box(&30)))
         });
         c.bench_function(&format!("{name}/decode_request"), |b| {
-            b.iter(|| codec.decode_request(std::hint::black_box(&request)))
+            b.iter(|| FibWire::decode_request(codec, std::hint::black_box(&request)))
         });
         for n in [30u64, 10_000] {
-            let outcome = Ok(FibResponse::new(fib(n)));
-            let reply = codec.encode_reply(&outcome);
+            let outcome = Ok(fib(n));
+            let reply = FibWire::encode_reply(codec, &outcome).unwrap();
             c.bench_function(&format!("{name}/encode_reply/{n}"), |b| {
-                b.iter(|| codec.encode_reply(std::hint::black_box(&outcome)))
+                b.iter(|| FibWire::encode_reply(codec, std::hint::black_box(&outcome)))
             });
             c.bench_function(&format!("{name}/decode_reply/{n}"), |b| {
-                b.iter(|| codec.decode_reply(std::hint::black_box(&reply)))
+                b.iter(|| FibWire::decode_reply(codec, std::hint::black_box(&reply)))
             });
         }
     }

@@ -1,24 +1,36 @@
 //! The fibrpc RPC protocol, written once over the transport ports and run unchanged over
-//! every adapter.
+//! every adapter, for any procedure.
 //!
-//! - [`RpcClient`]: one reply address per client, any number of calls in flight on it, a
-//!   fresh correlation id and a deadline per call, replies routed by correlation id, calls
-//!   failed promptly when the connection is lost, backpressure past a bound on calls in flight.
-//! - [`RpcServer`]: takes requests with bounded concurrency, answers each with a reply (an
-//!   error reply for bad input) and only then acknowledges it; graceful shutdown.
+//! - [`Procedure`]: a name, request, response and error types, and their [`Wire`] (serde
+//!   types in bincode: [`Bincode`]). [`Fib`] is the first, in [`fib`].
+//! - [`RpcClient`]: `client.call::<P>(request)`; one reply address per client, any number of
+//!   calls in flight on it, a fresh correlation id and a deadline per call, replies routed by
+//!   correlation id, calls failed promptly when the connection is lost, backpressure past a
+//!   bound on calls in flight.
+//! - [`RpcServer`]: serves a [`Service`] (handlers registered per procedure, sharing its
+//!   state), dispatching by the procedure a request names; bounded concurrency, an error
+//!   reply for bad input or an unknown procedure, acknowledgement only after the reply;
+//!   graceful shutdown.
 //! - [`Codec`]: the wire formats, chosen per message by content type: bincode (our default)
-//!   and the RabbitMQ tutorial's decimal text.
+//!   and the RabbitMQ tutorial's decimal text (fib's only).
 //!
-//! Depends on the domain and the ports only; it knows no broker.
+//! Depends on the domain (for fib) and the ports only; it knows no broker. Nothing but the
+//! [`fib`] module knows fib.
 
 mod backoff;
 pub mod client;
 pub mod codec;
 mod error;
+pub mod fib;
+mod procedure;
 pub mod server;
+#[cfg(test)]
+mod testing;
 
 pub use backoff::Backoff;
 pub use client::{ClientConfig, ClientStats, RetryPolicy, RpcClient};
 pub use codec::Codec;
-pub use error::{CallError, ServerError};
-pub use server::{RpcServer, ServerConfig, ServerHandle, ServerStats};
+pub use error::{CallError, Fault, ServerError};
+pub use fib::Fib;
+pub use procedure::{Bincode, Procedure, Wire};
+pub use server::{Expired, Limits, RpcServer, ServerConfig, ServerHandle, ServerStats, Service};

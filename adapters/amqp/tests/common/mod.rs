@@ -2,11 +2,11 @@
 #![allow(dead_code)] // each test binary uses its own part of it
 
 use std::future::Future;
-use std::process::Command;
 use std::time::Duration;
 
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
-use fibrpc_ports::{Envelope, IncomingRequest, RequestStream, TransportError};
+use fibrpc_ports::{Envelope, IncomingRequest, RequestStream};
+pub use fibrpc_test_support::unique;
 
 /// How long any single event may take before the test fails.
 pub const EVENT: Duration = Duration::from_secs(5);
@@ -26,12 +26,8 @@ pub async fn broker_url() -> Option<String> {
     match AmqpTransport::connect(config).await {
         Ok(_) => Some(url),
         Err(error) => {
-            let shown = fibrpc_amqp::redact_url(&url);
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but there is no RabbitMQ at {shown}: {error}"
-            );
-            eprintln!("skipping: no RabbitMQ at {shown} ({error})");
+            let broker = format!("RabbitMQ at {}", fibrpc_amqp::redact_url(&url));
+            fibrpc_test_support::skip_or_fail(&broker, error, "rabbitmq-server -detached");
             None
         }
     }
@@ -54,15 +50,9 @@ pub async fn connect(url: &str) -> AmqpTransport {
         .expect("connect")
 }
 
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
-}
-
 /// Fails the test if `event` does not happen within [`EVENT`].
 pub async fn within<T>(what: &str, event: impl Future<Output = T>) -> T {
-    tokio::time::timeout(EVENT, event)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    fibrpc_test_support::within(EVENT, what, event).await
 }
 
 /// The next request, which must come within [`EVENT`].
@@ -104,45 +94,4 @@ pub async fn delete(transport: &AmqpTransport, queue: &str) {
     if let Err(error) = transport.delete_queue(queue).await {
         eprintln!("could not delete {queue}: {error}");
     }
-}
-
-/// Whether `rabbitmqctl` can be run here (it needs the node's Erlang cookie).
-pub fn have_rabbitmqctl() -> bool {
-    Command::new("rabbitmqctl")
-        .args(["list_connections", "-q", "name"])
-        .output()
-        .is_ok_and(|output| output.status.success())
-}
-
-/// Closes, through `rabbitmqctl`, the broker connections named `name`, and only those;
-/// returns how many it closed.
-pub async fn sever_connections_named(name: &str) -> Result<usize, TransportError> {
-    let name = name.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let listing = Command::new("rabbitmqctl")
-            .args([
-                "list_connections",
-                "-q",
-                "--no-table-headers",
-                "pid",
-                "client_properties",
-            ])
-            .output()
-            .map_err(|error| TransportError::disconnected(error.to_string()))?;
-        let listing = String::from_utf8_lossy(&listing.stdout);
-        let ours: Vec<&str> = listing
-            .lines()
-            .filter(|line| line.contains(&name))
-            .filter_map(|line| line.split_whitespace().next())
-            .collect();
-        for pid in &ours {
-            Command::new("rabbitmqctl")
-                .args(["close_connection", pid, "severed by a fibrpc-amqp test"])
-                .output()
-                .map_err(|error| TransportError::disconnected(error.to_string()))?;
-        }
-        Ok(ours.len())
-    })
-    .await
-    .expect("rabbitmqctl task")
 }

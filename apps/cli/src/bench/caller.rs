@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use fibrpc_domain::BigNumber;
 use fibrpc_ports::TransportError;
-use fibrpc_rpc::{CallError, RpcClient};
+use fibrpc_rpc::{CallError, Fib, RpcClient};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bare::BareCaller;
@@ -46,7 +46,7 @@ impl Caller {
                 client,
                 n,
                 expected,
-            } => match client.call(*n).await {
+            } => match client.call::<Fib>(*n).await {
                 Ok(value) if value == **expected => Ok(()),
                 Ok(_) => Err(wrong_answer(*n)),
                 Err(error) => Err(Failure {
@@ -95,9 +95,11 @@ fn wrong_answer(n: u64) -> Failure {
     }
 }
 
-pub(crate) fn call_error_kind(error: &CallError) -> &'static str {
+pub(crate) fn call_error_kind<E>(error: &CallError<E>) -> &'static str {
     match error {
         CallError::Remote(_) => "remote",
+        CallError::Fault(_) => "fault",
+        CallError::BadRequest { .. } => "bad_request",
         CallError::Timeout(_) => "timeout",
         CallError::Transport(transport) => transport_error_kind(transport),
         CallError::BadReply { .. } => "bad_reply",
@@ -124,6 +126,7 @@ mod tests {
 
     #[test]
     fn every_failure_has_a_kind_of_its_own() {
+        type CallError = fibrpc_rpc::CallError<fibrpc_domain::DomainError>;
         let kinds = [
             call_error_kind(&CallError::Timeout(Duration::from_secs(1))),
             call_error_kind(&CallError::BadReply { reason: "x".into() }),
@@ -136,6 +139,7 @@ mod tests {
             }),
             transport_error_kind(&TransportError::Refused { reason: "x".into() }),
             wrong_answer(30).kind,
+            call_error_kind(&CallError::Fault(fibrpc_rpc::Fault::invalid("x"))),
         ];
         assert_eq!(kinds[0], "timeout");
         assert_eq!(kinds[2], "disconnected");

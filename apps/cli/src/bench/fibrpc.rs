@@ -7,7 +7,7 @@ use fibrpc_amqp::AmqpTransport;
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::NatsTransport;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
-use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
 
 use super::caller::Caller;
 use super::discover;
@@ -135,7 +135,7 @@ fn serve_in_process(
         concurrency: settings.server_concurrency,
         ..ServerConfig::default()
     };
-    let server = RpcServer::new(transport, config).spawn();
+    let server = RpcServer::new(transport, config, Fib::service(Default::default())).spawn();
     side.watch.servers_in_client = true;
     side.on_close(async move { server.stop().await.map_err(|error| error.to_string()) });
 }

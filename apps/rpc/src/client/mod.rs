@@ -1,4 +1,4 @@
-//! The RPC client: calls fib(n) on whichever server consumes the request queue.
+//! The RPC client: calls procedures on whichever server consumes the request queue.
 
 mod dispatch;
 mod pending;
@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fibrpc_domain::{BigNumber, FibRequest};
 use fibrpc_ports::{Envelope, RequestTransport, TransportError};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
@@ -15,10 +14,11 @@ use tokio::time::Instant;
 
 use self::dispatch::ReplyAddress;
 use self::pending::PendingCalls;
-use crate::{Backoff, CallError, Codec};
+use crate::{Backoff, CallError, Codec, Procedure, Wire};
 
-/// Whether a failed call is sent again. Only for idempotent procedures (fib is one): a call
-/// whose request was taken by a server but whose reply was lost runs twice.
+/// Whether a failed call is sent again. Applies only to procedures that say they are
+/// idempotent ([`Procedure::IDEMPOTENT`]; fib is): a call whose request was taken by a server
+/// but whose reply was lost runs twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RetryPolicy {
     #[default]
@@ -36,6 +36,8 @@ pub struct ClientConfig {
     pub queue: String,
     /// How long a call waits for its reply, sending included.
     pub timeout: Duration,
+    /// The codec of requests, for procedures that speak several (fib also speaks the
+    /// tutorial's text); the others use theirs.
     pub codec: Codec,
     /// Calls in flight at most; further callers wait for a slot (within their deadline).
     pub max_in_flight: usize,
@@ -70,8 +72,9 @@ pub struct ClientStats {
     pub retries: u64,
 }
 
-/// A client of the fib procedure. Cheap to clone; clones share one reply address and the
-/// calls in flight on it. The reply address closes when the last clone is dropped.
+/// A client of the procedures served on one request queue. Cheap to clone; clones share one
+/// reply address and the calls in flight on it. The reply address closes when the last clone
+/// is dropped.
 #[derive(Clone)]
 pub struct RpcClient {
     inner: Arc<Inner>,
@@ -126,22 +129,39 @@ impl RpcClient {
         })
     }
 
-    /// fib(n), computed by a server.
-    pub async fn call(&self, n: u64) -> Result<BigNumber, CallError> {
-        self.call_with_timeout(n, self.inner.config.timeout).await
+    /// Calls procedure `P` with `request`, within the client's timeout:
+    /// `client.call::<Fib>(30).await` is fib(30).
+    ///
+    /// # Errors
+    /// [`CallError::Remote`] with the procedure's own error, [`CallError::Fault`] when the
+    /// server refused the request (unknown procedure, unreadable, too large) or failed,
+    /// [`CallError::Timeout`] when no reply came in time, [`CallError::Transport`] when the
+    /// connection was lost or the queue does not exist (after retries, if the policy and the
+    /// procedure allow them), [`CallError::BadRequest`] and [`CallError::BadReply`] for what
+    /// could not be encoded or read.
+    pub async fn call<P: Procedure>(
+        &self,
+        request: P::Request,
+    ) -> Result<P::Response, CallError<P::Error>> {
+        self.call_with_timeout::<P>(request, self.inner.config.timeout)
+            .await
     }
 
-    pub async fn call_with_timeout(
+    /// [`call`](Self::call) with a timeout of its own.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn call_with_timeout<P: Procedure>(
         &self,
-        n: u64,
+        request: P::Request,
         timeout: Duration,
-    ) -> Result<BigNumber, CallError> {
+    ) -> Result<P::Response, CallError<P::Error>> {
         let deadline = Instant::now() + timeout;
         let attempts = async {
             let mut attempt = 0;
             loop {
-                match self.attempt(n, deadline).await {
-                    Err(error) if error.is_retryable() => {
+                match self.attempt::<P>(&request, deadline).await {
+                    Err(error) if error.is_retryable() && P::IDEMPOTENT => {
                         let RetryPolicy::Idempotent { backoff } = self.inner.config.retry else {
                             return Err(error);
                         };
@@ -159,7 +179,11 @@ impl RpcClient {
             .unwrap_or(Err(CallError::Timeout(timeout)))
     }
 
-    async fn attempt(&self, n: u64, deadline: Instant) -> Result<BigNumber, CallError> {
+    async fn attempt<P: Procedure>(
+        &self,
+        request: &P::Request,
+        deadline: Instant,
+    ) -> Result<P::Response, CallError<P::Error>> {
         let inner = &*self.inner;
         let _slot = inner
             .in_flight
@@ -175,6 +199,9 @@ impl RpcClient {
             .clone()
             .ok_or_else(|| TransportError::disconnected("no reply address"))?;
 
+        let codec = P::Wire::request_codec(inner.config.codec);
+        let body = P::Wire::encode_request(codec, request)
+            .map_err(|error| CallError::BadRequest { reason: error.0 })?;
         let correlation_id = uuid::Uuid::new_v4().to_string();
         let (_entry, mut reply) = inner
             .pending
@@ -182,9 +209,11 @@ impl RpcClient {
         let request = Envelope {
             correlation_id: Some(correlation_id),
             reply_to: Some(reply_to.address.to_string()),
-            content_type: Some(inner.config.codec.content_type().to_owned()),
+            content_type: Some(codec.content_type().to_owned()),
+            // The unnamed procedure's requests name none, as the tutorial's do.
+            procedure: (!P::UNNAMED).then(|| P::NAME.to_owned()),
             deadline: Some(deadline.into_std()),
-            body: inner.config.codec.encode_request(FibRequest { n }),
+            body,
         };
         // The reply can come before the broker's word that it took the request (a publisher
         // confirm, say): a reply proves it did, so the call does not wait for that word. A
@@ -204,10 +233,7 @@ impl RpcClient {
                 reason: error.to_string(),
             }
         })?;
-        let outcome = codec
-            .decode_reply(&reply.body)
-            .map_err(|error| CallError::BadReply { reason: error.0 })?;
-        Ok(outcome?.value)
+        P::Wire::decode_reply(codec, &reply.body)
     }
 
     pub fn stats(&self) -> ClientStats {

@@ -4,11 +4,14 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fibrpc_domain::{fib, FibRequest, FibResponse};
+use fibrpc_domain::fib;
 use fibrpc_ports::{Envelope, MockReplyInbox, MockRequestTransport, ReplyInbox, TransportError};
 
 use super::*;
 use crate::codec::Codec;
+use crate::fib::FibWire;
+use crate::testing::Echo;
+use crate::{Fib, Wire};
 
 /// A mock inbox that hands out what the test sends it, and reports a lost connection when
 /// the test drops its sender. The wait runs in `block_in_place` because mock methods return
@@ -52,7 +55,7 @@ fn reply_to(request: &Envelope, n: u64) -> Envelope {
     Envelope {
         correlation_id: request.correlation_id.clone(),
         content_type: Some(Codec::Bincode.content_type().to_owned()),
-        body: Codec::Bincode.encode_reply(&Ok(FibResponse::new(fib(n)))),
+        body: FibWire::encode_reply(Codec::Bincode, &Ok(fib(n))).unwrap(),
         ..Envelope::default()
     }
 }
@@ -86,7 +89,7 @@ async fn a_call_sends_a_complete_request_and_takes_its_reply() {
 
     let call = tokio::spawn({
         let client = client.clone();
-        async move { client.call(90).await }
+        async move { client.call::<Fib>(90).await }
     });
     let request = tokio::task::spawn_blocking(move || requests.recv().unwrap())
         .await
@@ -100,9 +103,10 @@ async fn a_call_sends_a_complete_request_and_takes_its_reply() {
     assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
     let deadline = request.deadline.unwrap();
     assert!(deadline > std::time::Instant::now() + Duration::from_secs(4));
+    assert_eq!(request.procedure, None, "fib's requests name no procedure");
     assert_eq!(
-        Codec::Bincode.decode_request(&request.body),
-        Ok(FibRequest { n: 90 })
+        FibWire::decode_request(Codec::Bincode, &request.body),
+        Ok(90)
     );
 
     replies.send(reply_to(&request, 90)).unwrap();
@@ -122,7 +126,7 @@ async fn a_reply_for_another_call_is_not_delivered() {
         let client = client.clone();
         async move {
             client
-                .call_with_timeout(7, Duration::from_millis(300))
+                .call_with_timeout::<Fib>(7, Duration::from_millis(300))
                 .await
         }
     });
@@ -167,7 +171,7 @@ async fn a_refused_send_fails_the_call_at_once() {
         .unwrap();
     let started = tokio::time::Instant::now();
     assert_eq!(
-        client.call(1).await,
+        client.call::<Fib>(1).await,
         Err(CallError::Transport(TransportError::NoSuchQueue {
             queue: "q".to_owned()
         }))
@@ -187,7 +191,7 @@ async fn a_lost_inbox_fails_calls_in_flight_and_a_new_one_is_opened() {
         .unwrap();
     let call = tokio::spawn({
         let client = client.clone();
-        async move { client.call(5).await }
+        async move { client.call::<Fib>(5).await }
     });
     let requests = Arc::new(Mutex::new(requests));
     let next_request = || {
@@ -213,7 +217,7 @@ async fn a_lost_inbox_fails_calls_in_flight_and_a_new_one_is_opened() {
 
     let call = tokio::spawn({
         let client = client.clone();
-        async move { client.call(6).await }
+        async move { client.call::<Fib>(6).await }
     });
     let request = next_request().await.unwrap();
     assert_eq!(request.reply_to.as_deref(), Some("second"));
@@ -255,7 +259,7 @@ async fn the_retry_policy_sends_again_after_a_lost_connection() {
         let client = RpcClient::connect(Arc::new(transport), ClientConfig { retry, ..config() })
             .await
             .unwrap();
-        let outcome = client.call(12).await;
+        let outcome = client.call::<Fib>(12).await;
         assert_eq!(outcome.is_ok(), expect_success, "{retry:?}: {outcome:?}");
         replies.lock().unwrap().take();
     }
@@ -272,4 +276,36 @@ async fn connect_reports_a_transport_that_cannot_open_an_inbox() {
     });
     let outcome = RpcClient::connect(Arc::new(transport), config()).await;
     assert!(matches!(outcome, Err(TransportError::Unreachable { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_named_procedure_is_named_and_not_retried_unless_idempotent() {
+    let (inbox, replies) = inbox("r");
+    let mut transport = MockRequestTransport::new();
+    expect_inboxes(&mut transport, vec![inbox]);
+    transport
+        .expect_send_request()
+        .times(1)
+        .withf(|_, request| {
+            request.procedure.as_deref() == Some("test.echo")
+                && request.content_type.as_deref() == Some("application/x-bincode")
+        })
+        .returning(|_, _| Err(TransportError::disconnected("test: publish failed")));
+    let retry = RetryPolicy::Idempotent {
+        backoff: config().reconnect,
+    };
+    let client = RpcClient::connect(Arc::new(transport), ClientConfig { retry, ..config() })
+        .await
+        .unwrap();
+    // Echo is not idempotent: a call that may have run is not sent again.
+    let outcome = client.call::<Echo>("line".to_owned()).await;
+    assert!(
+        matches!(
+            outcome,
+            Err(CallError::Transport(TransportError::Disconnected { .. }))
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(client.stats().retries, 0);
+    drop(replies);
 }

@@ -1,9 +1,16 @@
-//! Bincode 2 bodies: a request is `n` as a varint; a reply is a tagged value or error.
+//! Bincode 2 bodies through serde: a request is the procedure's request; a reply is the
+//! response or a failure, in one layout for every procedure.
+//!
+//! The layout predates procedures: it is fib's, and fib's replies read the same as before.
+//! A reply is variant 0 (the response) or 1 (a failure); among failures, variant 0 is the
+//! procedure's own error and the server's faults follow in the order fib's errors had.
 
-use bincode::{BorrowDecode, Encode};
-use fibrpc_domain::{BigNumber, DomainError, FibRequest, FibResponse};
+use bincode::enc::write::{SizeWriter, Writer};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use super::{MalformedReply, ReplyOutcome};
+use crate::codec::EncodeError;
+use crate::{CallError, Fault};
 
 /// A bound on what decoding may allocate, whatever length a hostile body claims.
 const DECODE_LIMIT: usize = 64 * 1024 * 1024;
@@ -12,55 +19,123 @@ fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<DECODE_LIMIT>()
 }
 
-#[derive(Encode, BorrowDecode)]
-struct WireRequest {
-    n: u64,
+#[derive(Serialize, Deserialize)]
+enum WireReply<R, E> {
+    Response(R),
+    Failed(WireFailure<E>),
 }
 
-#[derive(Encode, BorrowDecode)]
-enum WireReply<'a> {
-    /// fib(n) as little-endian bytes, borrowed from the body when decoding.
-    Value(&'a [u8]),
-    Error(DomainError),
+/// [`Fault`]'s variants after the procedure's error, in their wire order (never reorder).
+#[derive(Serialize, Deserialize)]
+enum WireFailure<E> {
+    Procedure(E),
+    InvalidRequest { reason: String },
+    UnsupportedContentType { content_type: String },
+    BodyTooLarge { size: u64, max: u64 },
+    Internal { reason: String },
+    UnknownProcedure { name: Option<String> },
 }
 
-pub(super) fn encode_request(request: FibRequest) -> Vec<u8> {
-    encode(&WireRequest { n: request.n })
-}
-
-pub(super) fn decode_request(body: &[u8]) -> Result<FibRequest, DomainError> {
-    let wire: WireRequest = decode(body)
-        .map_err(|reason| DomainError::invalid(format!("bincode request: {reason}")))?;
-    Ok(FibRequest { n: wire.n })
-}
-
-pub(super) fn encode_reply(outcome: &ReplyOutcome) -> Vec<u8> {
-    match outcome {
-        Ok(response) => encode(&WireReply::Value(&response.value.to_le_bytes())),
-        Err(error) => encode(&WireReply::Error(error.clone())),
+impl<E> From<&Fault> for WireFailure<E> {
+    fn from(fault: &Fault) -> Self {
+        match fault.clone() {
+            Fault::InvalidRequest { reason } => WireFailure::InvalidRequest { reason },
+            Fault::UnsupportedContentType { content_type } => {
+                WireFailure::UnsupportedContentType { content_type }
+            }
+            Fault::BodyTooLarge { size, max } => WireFailure::BodyTooLarge { size, max },
+            Fault::Internal { reason } => WireFailure::Internal { reason },
+            Fault::UnknownProcedure { name } => WireFailure::UnknownProcedure { name },
+        }
     }
 }
 
-pub(super) fn decode_reply(body: &[u8]) -> Result<ReplyOutcome, MalformedReply> {
-    let wire: WireReply<'_> =
-        decode(body).map_err(|reason| MalformedReply(format!("bincode reply: {reason}")))?;
-    Ok(match wire {
-        WireReply::Value(bytes) => Ok(FibResponse::new(BigNumber::from_le_bytes(bytes))),
-        WireReply::Error(error) => Err(error),
-    })
+impl<E> From<WireFailure<E>> for CallError<E> {
+    fn from(failure: WireFailure<E>) -> Self {
+        let fault = match failure {
+            WireFailure::Procedure(error) => return CallError::Remote(error),
+            WireFailure::InvalidRequest { reason } => Fault::InvalidRequest { reason },
+            WireFailure::UnsupportedContentType { content_type } => {
+                Fault::UnsupportedContentType { content_type }
+            }
+            WireFailure::BodyTooLarge { size, max } => Fault::BodyTooLarge { size, max },
+            WireFailure::Internal { reason } => Fault::Internal { reason },
+            WireFailure::UnknownProcedure { name } => Fault::UnknownProcedure { name },
+        };
+        CallError::Fault(fault)
+    }
 }
 
-fn encode(value: &impl Encode) -> Vec<u8> {
-    // Encoding into a Vec has no failure mode but running out of memory, which aborts anyway;
-    // an empty body would be refused by the peer as malformed rather than misread.
-    bincode::encode_to_vec(value, config()).unwrap_or_default()
+/// The body of `value`, allocated once at its exact size (as bincode's own `encode_to_vec`
+/// does, and its serde one does not: that one grows the vector as it writes).
+///
+/// # Errors
+/// [`EncodeError`] when `value`'s `Serialize` implementation fails.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
+    let failed = |error: bincode::error::EncodeError| EncodeError(error.to_string());
+    let mut size = SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut size, config()).map_err(failed)?;
+    let mut body = VecWriter(Vec::with_capacity(size.bytes_written));
+    bincode::serde::encode_into_writer(value, &mut body, config()).map_err(failed)?;
+    Ok(body.0)
 }
 
-fn decode<'a, T: BorrowDecode<'a, ()>>(body: &'a [u8]) -> Result<T, String> {
-    let (value, read) =
-        bincode::borrow_decode_from_slice(body, config()).map_err(|error| error.to_string())?;
+struct VecWriter(Vec<u8>);
+
+impl Writer for VecWriter {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// # Errors
+/// Why `body` is not exactly one `T`, trailing bytes included.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    let (value, read) = bincode::serde::borrow_decode_from_slice(body, config())
+        .map_err(|error| error.to_string())?;
     if read != body.len() {
         return Err(format!("{} trailing bytes", body.len() - read));
     }
     Ok(value)
+}
+
+/// # Errors
+/// [`Fault::InvalidRequest`] for a body that is not exactly one request.
+pub(crate) fn decode_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, Fault> {
+    decode(body).map_err(|reason| Fault::invalid(format!("bincode request: {reason}")))
+}
+
+/// # Errors
+/// [`EncodeError`] when the response's or the error's `Serialize` implementation fails.
+pub(crate) fn encode_reply<R: Serialize, E: Serialize>(
+    outcome: Result<R, E>,
+) -> Result<Vec<u8>, EncodeError> {
+    match outcome {
+        Ok(response) => encode(&WireReply::<R, E>::Response(response)),
+        Err(error) => encode(&WireReply::<R, E>::Failed(WireFailure::Procedure(error))),
+    }
+}
+
+pub(crate) fn encode_fault(fault: &Fault) -> Vec<u8> {
+    // Encoding strings and numbers has no failure mode but running out of memory, which
+    // aborts anyway; an empty body would be refused by the peer as malformed, not misread.
+    encode(&WireReply::<(), ()>::Failed(fault.into())).unwrap_or_default()
+}
+
+/// The response in a reply body, or the error it carries.
+///
+/// # Errors
+/// [`CallError::Remote`] or [`CallError::Fault`] for the error a reply carries,
+/// [`CallError::BadReply`] for a body that is not exactly one reply.
+pub(crate) fn decode_reply<'a, R: Deserialize<'a>, E: Deserialize<'a>>(
+    body: &'a [u8],
+) -> Result<R, CallError<E>> {
+    let reply: WireReply<R, E> = decode(body).map_err(|reason| CallError::BadReply {
+        reason: format!("bincode reply: {reason}"),
+    })?;
+    match reply {
+        WireReply::Response(response) => Ok(response),
+        WireReply::Failed(failure) => Err(failure.into()),
+    }
 }

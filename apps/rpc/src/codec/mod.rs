@@ -1,19 +1,19 @@
 //! The wire formats of requests and replies, chosen per message by its content type.
 //!
-//! - [`Codec::Bincode`] (`application/x-bincode`): compact and typed; our client's default.
+//! - [`Codec::Bincode`] (`application/x-bincode`): compact and typed; every procedure speaks
+//!   it, and our client uses it unless told otherwise.
 //! - [`Codec::Text`] (`text/plain`, or no content type at all): the RabbitMQ tutorial's
-//!   decimal number, both ways, so the tutorial's clients and servers interoperate with ours.
+//!   decimal number, both ways, which only fib speaks, so that the tutorial's clients and
+//!   servers interoperate with ours.
 //!
-//! A server answers in the codec of the request; a request in a content type it does not
-//! know gets a text error reply.
+//! A server answers in the codec of the request; a request in a content type it does not know
+//! gets a text error reply. How each procedure writes its values is its [`Wire`](crate::Wire);
+//! the layout of a reply, and of the faults a server writes by itself, is common to all.
 
-mod binary;
-mod text;
+pub(crate) mod binary;
+pub(crate) mod text;
 
-use fibrpc_domain::{DomainError, FibRequest, FibResponse};
-
-/// The outcome of a call as a reply carries it.
-pub type ReplyOutcome = Result<FibResponse, DomainError>;
+use crate::Fault;
 
 pub const BINCODE_CONTENT_TYPE: &str = "application/x-bincode";
 pub const TEXT_CONTENT_TYPE: &str = "text/plain";
@@ -25,10 +25,10 @@ pub enum Codec {
     Text,
 }
 
-/// A body that could not be read as a reply.
+/// A value whose `Serialize` implementation refused to be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct MalformedReply(pub String);
+pub struct EncodeError(pub String);
 
 impl Codec {
     pub fn content_type(self) -> &'static str {
@@ -40,7 +40,10 @@ impl Codec {
 
     /// The codec of a message: no content type means the tutorial's text. Parameters
     /// (`; charset=utf-8`) and letter case are ignored, as MIME says.
-    pub fn for_content_type(content_type: Option<&str>) -> Result<Codec, DomainError> {
+    ///
+    /// # Errors
+    /// [`Fault::UnsupportedContentType`] for any other content type.
+    pub fn for_content_type(content_type: Option<&str>) -> Result<Codec, Fault> {
         let Some(content_type) = content_type else {
             return Ok(Codec::Text);
         };
@@ -50,38 +53,17 @@ impl Codec {
         } else if essence.eq_ignore_ascii_case(BINCODE_CONTENT_TYPE) {
             Ok(Codec::Bincode)
         } else {
-            Err(DomainError::UnsupportedContentType {
+            Err(Fault::UnsupportedContentType {
                 content_type: truncate_for_display(content_type),
             })
         }
     }
 
-    pub fn encode_request(self, request: FibRequest) -> Vec<u8> {
+    /// A reply carrying `fault`, as the server writes it for any procedure.
+    pub fn encode_fault(self, fault: &Fault) -> Vec<u8> {
         match self {
-            Codec::Bincode => binary::encode_request(request),
-            Codec::Text => text::encode_request(request),
-        }
-    }
-
-    /// Reads a request body; anything unreadable is an `InvalidRequest` for the caller.
-    pub fn decode_request(self, body: &[u8]) -> Result<FibRequest, DomainError> {
-        match self {
-            Codec::Bincode => binary::decode_request(body),
-            Codec::Text => text::decode_request(body),
-        }
-    }
-
-    pub fn encode_reply(self, outcome: &ReplyOutcome) -> Vec<u8> {
-        match self {
-            Codec::Bincode => binary::encode_reply(outcome),
-            Codec::Text => text::encode_reply(outcome),
-        }
-    }
-
-    pub fn decode_reply(self, body: &[u8]) -> Result<ReplyOutcome, MalformedReply> {
-        match self {
-            Codec::Bincode => binary::decode_reply(body),
-            Codec::Text => text::decode_reply(body),
+            Codec::Bincode => binary::encode_fault(fault),
+            Codec::Text => text::encode_fault(fault),
         }
     }
 }

@@ -1,71 +1,127 @@
-//! Answers one request: read it, compute, reply, and only then acknowledge.
+//! Answers one request, whatever its procedure: checks what every request must pass, lets the
+//! procedure answer, replies, and only then acknowledges.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use fibrpc_domain::{DomainError, FibRequest, Fibonacci};
 use fibrpc_ports::{Envelope, IncomingRequest, ReplyTransport, TransportError};
 
+use super::service::{Expired, Limits};
 use super::ServerStats;
-use crate::codec::Codec;
+use crate::codec::{truncate_for_display, Codec};
+use crate::Fault;
 
-/// Past this n the computation (and its decimal rendering) takes long enough to stall an
-/// async worker thread, so it moves to the blocking pool.
-const BLOCKING_THRESHOLD_N: u64 = 20_000;
+/// A reply body and its codec, and the error it carries, if any.
+pub(crate) struct Answer {
+    pub codec: Codec,
+    pub body: Vec<u8>,
+    pub failed: Option<Failed>,
+}
 
-pub(super) struct Handler {
+/// The error an answer carries, for the log.
+pub(crate) enum Failed {
+    /// The procedure's own error: the procedure's business, logged at debug level.
+    Procedure(String),
+    /// The server's own: the request's fault or the server's, logged as a warning.
+    Fault(Fault),
+}
+
+impl Answer {
+    pub(crate) fn fault(codec: Codec, fault: Fault) -> Self {
+        Self {
+            codec,
+            body: codec.encode_fault(&fault),
+            failed: Some(Failed::Fault(fault)),
+        }
+    }
+}
+
+/// The part of answering that is the same for every procedure.
+pub(crate) struct Replier {
     transport: Arc<dyn ReplyTransport>,
-    service: Fibonacci,
+    /// The server's bounds, for procedures that set none of their own.
     max_body_bytes: usize,
+    expired: Expired,
     stats: Arc<ServerStats>,
 }
 
-impl Handler {
+impl Replier {
     pub(super) fn new(
         transport: Arc<dyn ReplyTransport>,
-        service: Fibonacci,
         max_body_bytes: usize,
+        expired: Expired,
         stats: Arc<ServerStats>,
     ) -> Self {
         Self {
             transport,
-            service,
             max_body_bytes,
+            expired,
             stats,
         }
     }
 
-    pub(super) async fn handle(&self, mut request: IncomingRequest) {
-        let envelope = &request.envelope;
-        let correlation_id = envelope.correlation_id.clone().unwrap_or_default();
-        let Some(reply_to) = envelope.reply_to.clone() else {
+    /// Answers `request` with what `answer` makes of its body, unless the request is past its
+    /// deadline, has nobody to answer, or fails the checks every request must pass.
+    pub(crate) async fn handle<F, Fut>(
+        &self,
+        mut request: IncomingRequest,
+        limits: &Limits,
+        answer: F,
+    ) where
+        F: FnOnce(Codec, Vec<u8>) -> Fut,
+        Fut: Future<Output = Answer>,
+    {
+        let envelope = &mut request.envelope;
+        let Some(reply_to) = envelope.reply_to.take() else {
             self.stats.without_reply_to.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%correlation_id, "request without reply_to: nobody to answer; acknowledged");
+            tracing::warn!(
+                correlation_id = envelope.correlation_id.as_deref().unwrap_or_default(),
+                "request without reply_to: nobody to answer; acknowledged"
+            );
             settle(request.ack().await);
             return;
         };
-        if envelope.is_expired_at(Instant::now()) {
+        let expired = limits.expired.unwrap_or(self.expired) == Expired::Skip
+            && envelope.is_expired_at(Instant::now());
+        if expired {
             self.stats.expired.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%correlation_id, "request past its deadline: acknowledged unanswered");
+            tracing::debug!(
+                correlation_id = envelope.correlation_id.as_deref().unwrap_or_default(),
+                "request past its deadline: acknowledged unanswered"
+            );
             settle(request.ack().await);
             return;
         }
 
-        let (codec, body, failed) = self.answer(envelope).await;
-        let reply = Envelope {
-            correlation_id: envelope.correlation_id.clone(),
-            reply_to: None,
-            content_type: Some(codec.content_type().to_owned()),
-            deadline: None,
-            body,
+        let answer = match self.admit(envelope, limits) {
+            Ok(codec) => answer(codec, std::mem::take(&mut envelope.body)).await,
+            Err((codec, fault)) => Answer::fault(codec, fault),
         };
+        let correlation_id = request.envelope.correlation_id.take();
+        let reply = Envelope {
+            correlation_id: correlation_id.clone(),
+            content_type: Some(answer.codec.content_type().to_owned()),
+            body: answer.body,
+            ..Envelope::default()
+        };
+        let correlation_id = correlation_id.unwrap_or_default();
+        match &answer.failed {
+            Some(Failed::Fault(fault)) => {
+                tracing::warn!(%correlation_id, %fault, "answering with an error reply");
+            }
+            Some(Failed::Procedure(error)) => {
+                tracing::debug!(%correlation_id, %error, "answering with the procedure's error");
+            }
+            None => {}
+        }
         match request
             .send_reply(self.transport.as_ref(), &reply_to, reply)
             .await
         {
             Ok(()) => {
-                let counter = if failed {
+                let counter = if answer.failed.is_some() {
                     &self.stats.error_replies
                 } else {
                     &self.stats.answered
@@ -89,53 +145,33 @@ impl Handler {
         }
     }
 
-    /// The reply's codec and body, and whether it is an error reply.
-    async fn answer(&self, envelope: &Envelope) -> (Codec, Vec<u8>, bool) {
-        let (codec, admitted) = self.read_request(envelope);
-        let request = match admitted {
-            Ok(request) => request,
-            Err(error) => {
-                tracing::warn!(
-                    correlation_id = envelope.correlation_id.as_deref().unwrap_or_default(),
-                    %error,
-                    "bad request: sending an error reply"
-                );
-                return (codec, codec.encode_reply(&Err(error)), true);
-            }
-        };
-        let service = self.service;
-        let compute = move || codec.encode_reply(&service.answer(request));
-        if request.n < BLOCKING_THRESHOLD_N {
-            return (codec, compute(), false);
+    /// The request's codec if it is one the server reads and its body is within bounds; else
+    /// the fault to answer with, and the codec to write it in.
+    fn admit(&self, envelope: &Envelope, limits: &Limits) -> Result<Codec, (Codec, Fault)> {
+        let codec = Codec::for_content_type(envelope.content_type.as_deref())
+            .map_err(|fault| (Codec::Text, fault))?;
+        let max = limits.max_body_bytes.unwrap_or(self.max_body_bytes);
+        if envelope.body.len() > max {
+            let fault = Fault::BodyTooLarge {
+                size: envelope.body.len() as u64,
+                max: max as u64,
+            };
+            return Err((codec, fault));
         }
-        match tokio::task::spawn_blocking(compute).await {
-            Ok(body) => (codec, body, false),
-            Err(error) => {
-                let error = DomainError::Internal {
-                    reason: format!("computation failed: {error}"),
-                };
-                (codec, codec.encode_reply(&Err(error)), true)
-            }
-        }
+        Ok(codec)
     }
 
-    /// The request in the envelope, if it is readable and within the service's bounds.
-    fn read_request(&self, envelope: &Envelope) -> (Codec, Result<FibRequest, DomainError>) {
-        let codec = match Codec::for_content_type(envelope.content_type.as_deref()) {
-            Ok(codec) => codec,
-            Err(error) => return (Codec::Text, Err(error)),
-        };
-        if envelope.body.len() > self.max_body_bytes {
-            let error = DomainError::BodyTooLarge {
-                size: envelope.body.len() as u64,
-                max: self.max_body_bytes as u64,
-            };
-            return (codec, Err(error));
-        }
-        let admitted = codec
-            .decode_request(&envelope.body)
-            .and_then(|request| self.service.admit(request).map(|()| request));
-        (codec, admitted)
+    /// Answers a request for a procedure the server does not host.
+    pub(crate) async fn unknown_procedure(&self, request: IncomingRequest) {
+        // Untrusted: shortened for the reply and the log.
+        let name = request
+            .envelope
+            .procedure
+            .as_deref()
+            .map(truncate_for_display);
+        let answer =
+            |codec, _| async move { Answer::fault(codec, Fault::UnknownProcedure { name }) };
+        self.handle(request, &Limits::default(), answer).await;
     }
 }
 

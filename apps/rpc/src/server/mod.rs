@@ -1,18 +1,22 @@
-//! The RPC server: consumes the request queue and answers every request it can.
+//! The RPC server: consumes the request queue and answers every request it can, each with the
+//! procedure it names.
 
 mod handle;
 mod handler;
+mod service;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fibrpc_domain::{Fibonacci, DEFAULT_MAX_N};
 use fibrpc_ports::{ReplyTransport, RequestStream, TransportError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub use self::handle::ServerHandle;
+use self::handler::Replier;
+use self::service::Routes;
+pub use self::service::{Expired, Limits, Service};
 use crate::{Backoff, ServerError};
 
 #[derive(Debug, Clone)]
@@ -20,12 +24,14 @@ pub struct ServerConfig {
     pub queue: String,
     /// Requests the broker may hand this server before it settles any.
     pub prefetch: u16,
-    /// Requests computed at once.
+    /// Requests handled at once, all procedures together.
     pub concurrency: usize,
-    /// Largest n answered; larger ones get an `AboveBound` error reply.
-    pub max_n: u64,
-    /// Largest request body read; larger ones get a `BodyTooLarge` error reply.
+    /// Largest request body read; larger ones get a `BodyTooLarge` error reply. A procedure
+    /// may set its own ([`Limits`]).
     pub max_body_bytes: usize,
+    /// What happens to a request taken after its caller's deadline. A procedure may set its
+    /// own.
+    pub expired: Expired,
     /// How the server waits between attempts to consume again after a lost connection.
     pub reconnect: Backoff,
 }
@@ -36,8 +42,8 @@ impl Default for ServerConfig {
             queue: "rpc_queue".to_owned(),
             prefetch: 64,
             concurrency: 64,
-            max_n: DEFAULT_MAX_N,
             max_body_bytes: 64 * 1024,
+            expired: Expired::Skip,
             reconnect: Backoff::default(),
         }
     }
@@ -70,14 +76,21 @@ impl ServerStats {
 pub struct RpcServer {
     transport: Arc<dyn ReplyTransport>,
     config: ServerConfig,
+    routes: Routes,
     stats: Arc<ServerStats>,
 }
 
 impl RpcServer {
-    pub fn new(transport: Arc<dyn ReplyTransport>, config: ServerConfig) -> Self {
+    /// A server of `service`'s procedures on `config.queue`.
+    pub fn new<S: Send + Sync + 'static>(
+        transport: Arc<dyn ReplyTransport>,
+        config: ServerConfig,
+        service: Service<S>,
+    ) -> Self {
         Self {
             transport,
             config,
+            routes: service.into_routes(),
             stats: Arc::default(),
         }
     }
@@ -97,11 +110,11 @@ impl RpcServer {
             .consume_requests(&config.queue, config.prefetch)
             .await
             .map_err(ServerError::Start)?;
-        tracing::info!(queue = %config.queue, prefetch = config.prefetch, concurrency = config.concurrency, "awaiting RPC requests");
-        let handler = Arc::new(handler::Handler::new(
+        tracing::info!(queue = %config.queue, prefetch = config.prefetch, concurrency = config.concurrency, procedures = ?self.routes.names(), "awaiting RPC requests");
+        let replier = Arc::new(Replier::new(
             self.transport.clone(),
-            Fibonacci::with_max_n(config.max_n),
             config.max_body_bytes,
+            config.expired,
             self.stats.clone(),
         ));
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
@@ -119,13 +132,20 @@ impl RpcServer {
                 next = requests.next_request() => next,
             };
             match next {
-                Ok(request) => {
-                    let handler = handler.clone();
-                    in_flight.spawn(async move {
-                        handler.handle(request).await;
-                        drop(slot);
-                    });
-                }
+                Ok(request) => match self.routes.find(request.envelope.procedure.as_deref()) {
+                    Some(route) => {
+                        route
+                            .clone()
+                            .spawn(&mut in_flight, replier.clone(), request, slot)
+                    }
+                    None => {
+                        let replier = replier.clone();
+                        in_flight.spawn(async move {
+                            replier.unknown_procedure(request).await;
+                            drop(slot);
+                        });
+                    }
+                },
                 Err(error) => {
                     tracing::warn!(%error, "request stream ended; consuming again");
                     tokio::select! {

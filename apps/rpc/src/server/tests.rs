@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fibrpc_domain::Fibonacci;
 use fibrpc_ports::{
     Envelope, IncomingRequest, MockReplyTransport, MockRequestStream, MockSettle, RequestStream,
     TransportError,
@@ -12,12 +13,16 @@ use mockall::Sequence;
 use tokio::sync::Notify;
 
 use super::*;
+use crate::codec::Codec;
+use crate::testing::{Echo, EchoError};
+use crate::{Bincode, Fault, Fib, Wire};
 
 fn text_request(reply_to: Option<&str>, body: &str) -> Envelope {
     Envelope {
         correlation_id: Some("id-1".to_owned()),
         reply_to: reply_to.map(str::to_owned),
         content_type: None,
+        procedure: None,
         body: body.as_bytes().to_vec(),
         deadline: None,
     }
@@ -41,11 +46,20 @@ fn acked_once(done: &Arc<Notify>, sequence: Option<&mut Sequence>) -> MockSettle
     settle
 }
 
-/// Serves the scripted requests over `transport` until `done` is notified, then shuts down.
-async fn serve(
+/// Serves the scripted requests with fib over `transport` until `done` is notified, then
+/// shuts down.
+async fn serve(transport: MockReplyTransport, requests: Vec<IncomingRequest>, done: Arc<Notify>) {
+    let service = Fib::service(Fibonacci::default());
+    serve_with(transport, requests, done, service, ServerConfig::default()).await;
+}
+
+/// [`serve`] with `service`, under `config` (its queue and prefetch replaced).
+async fn serve_with<S: Send + Sync + 'static>(
     mut transport: MockReplyTransport,
     requests: Vec<IncomingRequest>,
     done: Arc<Notify>,
+    service: Service<S>,
+    config: ServerConfig,
 ) {
     let mut script: VecDeque<IncomingRequest> = requests.into();
     let mut stream = MockRequestStream::new();
@@ -67,9 +81,9 @@ async fn serve(
             initial: Duration::from_secs(3600),
             max: Duration::from_secs(3600),
         },
-        ..ServerConfig::default()
+        ..config
     };
-    let server = RpcServer::new(Arc::new(transport), config);
+    let server = RpcServer::new(Arc::new(transport), config, service);
     tokio::time::timeout(Duration::from_secs(10), server.run(done.notified()))
         .await
         .expect("server did not stop")
@@ -248,4 +262,166 @@ async fn every_request_of_a_burst_is_answered_once() {
     let mut expected_sorted = expected.clone();
     expected_sorted.sort_by_key(|value| value.parse::<u64>().unwrap());
     assert_eq!(answered, expected_sorted);
+}
+
+/// Echoes its request, or panics when asked to.
+fn echo_service() -> Service<()> {
+    Service::default().register(Echo, |_, text: String| async move {
+        assert!(text != "panic", "asked to panic");
+        Ok(text)
+    })
+}
+
+fn named_request(procedure: Option<&str>, body: Vec<u8>) -> Envelope {
+    Envelope {
+        correlation_id: Some("id-1".to_owned()),
+        reply_to: Some("c".to_owned()),
+        content_type: Some(Codec::Bincode.content_type().to_owned()),
+        procedure: procedure.map(str::to_owned),
+        body,
+        deadline: None,
+    }
+}
+
+/// Serves one request with `service` and returns what its reply decodes to as an echo.
+async fn echo_reply<S: Send + Sync + 'static>(
+    request: Envelope,
+    service: Service<S>,
+    config: ServerConfig,
+) -> Result<String, crate::CallError<EchoError>> {
+    let done = Arc::new(Notify::new());
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    let mut transport = MockReplyTransport::new();
+    let record = replies.clone();
+    transport
+        .expect_send_reply()
+        .times(1)
+        .returning(move |_, reply| {
+            record.lock().unwrap().push(reply);
+            Ok(())
+        });
+    let request = IncomingRequest::new(request, false, Box::new(acked_once(&done, None)));
+    serve_with(transport, vec![request], done, service, config).await;
+    let reply = replies.lock().unwrap().pop().unwrap();
+    assert_eq!(reply.correlation_id.as_deref(), Some("id-1"));
+    let codec = Codec::for_content_type(reply.content_type.as_deref()).unwrap();
+    <Bincode as Wire<Echo>>::decode_reply(codec, &reply.body)
+}
+
+fn encoded(text: &str) -> Vec<u8> {
+    <Bincode as Wire<Echo>>::encode_request(Codec::Bincode, &text.to_owned()).unwrap()
+}
+
+#[tokio::test]
+async fn requests_go_to_the_procedure_they_name() {
+    let service = echo_service().merge(Fib::service(Fibonacci::default()));
+    let request = named_request(Some("test.echo"), encoded("hello"));
+    assert_eq!(
+        echo_reply(request, service, ServerConfig::default()).await,
+        Ok("hello".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_procedure_gets_an_error_reply_and_is_acknowledged() {
+    let request = named_request(Some("no.such"), encoded("hello"));
+    assert_eq!(
+        echo_reply(request, echo_service(), ServerConfig::default()).await,
+        Err(crate::CallError::Fault(Fault::UnknownProcedure {
+            name: Some("no.such".to_owned())
+        }))
+    );
+    // Without an unnamed procedure, a request that names none is unknown too.
+    let request = named_request(None, encoded("hello"));
+    assert_eq!(
+        echo_reply(request, echo_service(), ServerConfig::default()).await,
+        Err(crate::CallError::Fault(Fault::UnknownProcedure {
+            name: None
+        }))
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_handler_gets_an_internal_error_reply_and_is_acknowledged() {
+    let request = named_request(Some("test.echo"), encoded("panic"));
+    let reply = echo_reply(request, echo_service(), ServerConfig::default()).await;
+    assert!(
+        matches!(&reply, Err(crate::CallError::Fault(Fault::Internal { reason })) if reason.contains("asked to panic")),
+        "{reply:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_procedure_may_set_its_own_body_limit() {
+    let limits = Limits {
+        max_body_bytes: Some(8),
+        ..Limits::default()
+    };
+    let service = || {
+        Service::default().register_with(Echo, limits, |_, text: String| async move { Ok(text) })
+    };
+    let request = named_request(Some("test.echo"), encoded("0123456789"));
+    assert_eq!(
+        echo_reply(request, service(), ServerConfig::default()).await,
+        Err(crate::CallError::Fault(Fault::BodyTooLarge {
+            size: 11,
+            max: 8
+        }))
+    );
+    // Within the procedure's limit, above the server's.
+    let config = ServerConfig {
+        max_body_bytes: 4,
+        ..ServerConfig::default()
+    };
+    let request = named_request(Some("test.echo"), encoded("0123"));
+    assert_eq!(
+        echo_reply(request, service(), config).await,
+        Ok("0123".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn expired_requests_are_skipped_unless_the_procedure_runs_them() {
+    let past = Some(std::time::Instant::now() - Duration::from_secs(1));
+    // Skipped: acknowledged, no reply.
+    let done = Arc::new(Notify::new());
+    let mut transport = MockReplyTransport::new();
+    transport.expect_send_reply().never();
+    let request = IncomingRequest::new(
+        Envelope {
+            deadline: past,
+            ..named_request(Some("test.echo"), encoded("late"))
+        },
+        false,
+        Box::new(acked_once(&done, None)),
+    );
+    serve_with(
+        transport,
+        vec![request],
+        done,
+        echo_service(),
+        ServerConfig::default(),
+    )
+    .await;
+    // Run: answered all the same.
+    let limits = Limits {
+        expired: Some(Expired::Run),
+        ..Limits::default()
+    };
+    let service =
+        Service::default().register_with(Echo, limits, |_, text: String| async move { Ok(text) });
+    let request = Envelope {
+        deadline: past,
+        ..named_request(Some("test.echo"), encoded("late"))
+    };
+    assert_eq!(
+        echo_reply(request, service, ServerConfig::default()).await,
+        Ok("late".to_owned())
+    );
+}
+
+#[test]
+#[should_panic(expected = "two procedures named \"test.echo\"")]
+fn two_procedures_of_one_name_are_refused() {
+    let _ = echo_service().merge(echo_service());
 }

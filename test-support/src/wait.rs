@@ -3,9 +3,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A queue name no other test uses, so tests run in parallel on one broker.
-pub fn unique_queue(purpose: &str) -> String {
-    format!("fibrpc.test.{purpose}.{}", uuid::Uuid::new_v4().simple())
+/// `future`'s output, or a panic naming `what` if it takes longer than `limit`.
+pub async fn within<T>(limit: Duration, what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, future)
+        .await
+        .unwrap_or_else(|_| panic!("not within {limit:?}: {what}"))
 }
 
 /// Waits until `condition` holds, checking after every small step, and panics with `what`

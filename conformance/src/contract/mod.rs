@@ -1,0 +1,159 @@
+//! The transport contract, checked through the ports alone: each check is one or more MUST
+//! sentences of `fibrpc-ports`, named in its documentation. A broker that cannot give a
+//! guarantee says so through [`TransportFactory::lacks`], and the check (or the part of it
+//! that needs the guarantee) is skipped with the reason printed.
+//!
+//! Every wait is bounded: [`LIMIT`] for what must happen, [`QUIET`] for how long to watch for
+//! what must not.
+
+mod delivery;
+mod failures;
+mod routing;
+
+use std::future::Future;
+use std::time::Duration;
+
+use fibrpc_ports::{Envelope, IncomingRequest, ReplyInbox, RequestStream, TransportError};
+
+pub use self::delivery::*;
+pub use self::failures::*;
+pub use self::routing::*;
+use crate::{unique_queue, Connection, Guarantee, TransportFactory};
+
+/// Expands to one test per contract check, over the factory `$factory` evaluates to
+/// (`Option<impl TransportFactory>`; `None` skips).
+#[macro_export]
+macro_rules! contract_tests {
+    ($factory:expr) => {
+        $crate::contract_tests!(@each $factory;
+            replies_reach_their_own_inbox,
+            inbox_receives_as_soon_as_opened,
+            fields_are_carried_through,
+            large_bodies_arrive_byte_exact,
+            consumers_share_a_queue,
+            unsettled_requests_are_delivered_again,
+            dropped_requests_are_delivered_again,
+            prefetch_limits_unsettled_requests,
+            rejection_requeues_or_discards,
+            cancel_hands_back_what_it_holds,
+            dropped_stream_hands_back_what_it_holds,
+            expired_requests_are_not_handed_out,
+            missing_queues_are_reported,
+            lost_connections_are_reported,
+        );
+    };
+    (@each $factory:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let Some(factory) = $factory else { return };
+                $crate::contract::$check(&factory).await;
+            }
+        )*
+    };
+}
+
+/// How long anything that must happen may take.
+pub const LIMIT: Duration = Duration::from_secs(10);
+/// How long to watch for something that must not happen.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// True (and the reason printed) when the factory's broker lacks `guarantee`.
+fn skipped(factory: &dyn TransportFactory, check: &str, guarantee: Guarantee) -> bool {
+    match factory.lacks(guarantee) {
+        Some(reason) => {
+            eprintln!("skipping {check}: {reason}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// `future`'s output, or a panic naming `what` if it takes longer than [`LIMIT`].
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    fibrpc_test_support::within(LIMIT, what, future).await
+}
+
+async fn connect(factory: &dyn TransportFactory) -> Connection {
+    within("connecting", factory.connect())
+        .await
+        .expect("cannot connect to the broker under test")
+}
+
+async fn queue(factory: &dyn TransportFactory, purpose: &str) -> String {
+    let name = unique_queue(purpose);
+    within("declaring a queue", factory.declare_queue(&name))
+        .await
+        .expect("cannot declare the queue");
+    name
+}
+
+async fn consume(connection: &Connection, queue: &str, prefetch: u16) -> Box<dyn RequestStream> {
+    within(
+        "starting a consumer",
+        connection.replies.consume_requests(queue, prefetch),
+    )
+    .await
+    .expect("cannot consume the queue")
+}
+
+async fn send(connection: &Connection, queue: &str, request: Envelope) {
+    within(
+        "sending a request",
+        connection.requests.send_request(queue, request),
+    )
+    .await
+    .expect("cannot send the request");
+}
+
+async fn reply(connection: &Connection, reply_to: &str, reply: Envelope) {
+    within(
+        "sending a reply",
+        connection.replies.send_reply(reply_to, reply),
+    )
+    .await
+    .expect("cannot send the reply");
+}
+
+async fn open_inbox(connection: &Connection) -> Box<dyn ReplyInbox> {
+    within(
+        "opening a reply inbox",
+        connection.requests.open_reply_inbox(),
+    )
+    .await
+    .expect("cannot open a reply inbox")
+}
+
+async fn next(stream: &mut Box<dyn RequestStream>) -> IncomingRequest {
+    within("the next request", stream.next_request())
+        .await
+        .expect("the stream failed")
+}
+
+async fn next_reply(inbox: &mut Box<dyn ReplyInbox>) -> Envelope {
+    within("the next reply", inbox.next_reply())
+        .await
+        .expect("the inbox failed")
+}
+
+async fn settle(outcome: impl Future<Output = Result<(), TransportError>>) {
+    within("settling a request", outcome)
+        .await
+        .expect("cannot settle the request");
+}
+
+/// Asserts that no request is handed out for a while.
+async fn nothing_more(stream: &mut Box<dyn RequestStream>, why: &str) {
+    if let Ok(outcome) = tokio::time::timeout(QUIET, stream.next_request()).await {
+        panic!("{why}: got {outcome:?}");
+    }
+}
+
+fn request(body: &str) -> Envelope {
+    Envelope {
+        correlation_id: Some(format!("id-{body}")),
+        content_type: Some("text/plain".to_owned()),
+        body: body.as_bytes().to_vec(),
+        ..Envelope::default()
+    }
+}

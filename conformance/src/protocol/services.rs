@@ -1,0 +1,204 @@
+//! Servers of several procedures: dispatch by the name a request carries, an error reply at
+//! once for a procedure the server does not host, and bounds a procedure sets for itself.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fibrpc_domain::{fib, Fibonacci};
+use fibrpc_examples::text::{self, Count, Counts, TextError, Top};
+use fibrpc_rpc::codec::Codec;
+use fibrpc_rpc::{Bincode, CallError, ClientConfig, Fault, Fib, Limits, Procedure, Service};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::{
+    client, client_config, connect, queue, raw, raw_call, server_config, RunningServer, LIMIT,
+};
+use crate::{eventually, TransportFactory};
+
+/// How long an error reply may take: a round trip, not a deadline (calls wait 5 s).
+const PROMPT: Duration = Duration::from_secs(2);
+
+/// A request for a procedure the server does not host gets `UnknownProcedure` at once, in
+/// the request's codec: a named one from our client (the gate, on a text-statistics server), and the tutorial's nameless request to a
+/// server with no unnamed procedure. The server goes on serving.
+pub async fn unknown_procedures_get_an_error_reply_at_once(factory: &dyn TransportFactory) {
+    let queue = queue(factory, "unknown-procedure").await;
+    let service = text::service(1000);
+    let server = RunningServer::start(
+        connect(factory).await.replies,
+        server_config(&queue),
+        service,
+    );
+    let client = client(factory, client_config(&queue)).await;
+
+    let started = Instant::now();
+    let outcome = client.call::<Gate>(1).await;
+    let took = started.elapsed();
+    assert_eq!(
+        outcome,
+        Err(CallError::Fault(Fault::UnknownProcedure {
+            name: Some(Gate::NAME.to_owned())
+        }))
+    );
+    assert!(took < PROMPT, "the error reply took {took:?}");
+    eprintln!("UnknownProcedure reply after {took:?}");
+
+    // fib's requests name no procedure; this server has no unnamed one.
+    for codec in [Codec::Bincode, Codec::Text] {
+        let config = ClientConfig {
+            codec,
+            ..client_config(&queue)
+        };
+        let fib_client = super::client(factory, config).await;
+        assert_eq!(
+            fib_client.call::<Fib>(30).await,
+            Err(CallError::Fault(Fault::UnknownProcedure { name: None })),
+            "{codec:?}"
+        );
+    }
+    let reply = raw_call(&connect(factory).await, &queue, raw(None, b"30")).await;
+    assert!(
+        reply.body.starts_with(b"error: unknown-procedure"),
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+
+    assert!(client
+        .call::<Count>("still serving".to_owned())
+        .await
+        .is_ok());
+    let stats = server.stop().await;
+    assert_eq!((stats.error_replies(), stats.answered()), (4, 1));
+    factory.delete_queue(&queue).await;
+}
+
+/// fib and text statistics on one queue, called at once by the tutorial's text wire, fib
+/// clients in both codecs and text-statistics clients: each request reaches its procedure.
+pub async fn several_services_share_a_queue(factory: &dyn TransportFactory) {
+    const EACH: u64 = 20;
+    let queue = queue(factory, "several").await;
+    let service = Fib::service(Fibonacci::default()).merge(text::service(1000));
+    let server = RunningServer::start(
+        connect(factory).await.replies,
+        server_config(&queue),
+        service,
+    );
+    let binary = client(factory, client_config(&queue)).await;
+    let config = ClientConfig {
+        codec: Codec::Text,
+        ..client_config(&queue)
+    };
+    let text = client(factory, config).await;
+
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..EACH {
+        let (binary, text) = (binary.clone(), text.clone());
+        calls.spawn(async move {
+            assert_eq!(binary.call::<Fib>(i).await.unwrap(), fib(i));
+            assert_eq!(text.call::<Fib>(i + 100).await.unwrap(), fib(i + 100));
+            let words = "fib ".repeat(i as usize + 1);
+            let counts = binary.call::<Count>(words).await.unwrap();
+            assert_eq!(
+                counts,
+                Counts {
+                    lines: 1,
+                    words: i + 1,
+                    chars: 4 * (i + 1)
+                }
+            );
+        });
+    }
+    let connection = connect(factory).await;
+    let reply = raw_call(&connection, &queue, raw(None, b"30")).await;
+    assert_eq!(reply.body, b"832040");
+    assert_eq!(reply.content_type.as_deref(), Some("text/plain"));
+    while let Some(call) = calls.join_next().await {
+        call.unwrap();
+    }
+    // The tally, the service's state, holds every word counted: 1 + 2 + ... + EACH.
+    let top = binary.call::<Top>(1).await.unwrap();
+    assert_eq!(top, vec![("fib".to_owned(), EACH * (EACH + 1) / 2)]);
+    let answered = server.stop().await.answered();
+    assert_eq!(answered, 3 * EACH + 2);
+    factory.delete_queue(&queue).await;
+}
+
+/// Waits at a gate, counting how many wait at once.
+struct Gate;
+
+impl Procedure for Gate {
+    const NAME: &'static str = "conformance.gate";
+    type Request = u64;
+    type Response = u64;
+    type Error = TextError;
+    type Wire = Bincode;
+}
+
+struct Gated {
+    inside: AtomicUsize,
+    most_inside: AtomicUsize,
+    /// Closed until the scenario opens it.
+    open: Semaphore,
+}
+
+/// A procedure bounded to 2 requests at once, on a server that handles 16: 8 calls at once
+/// run 2 at a time, and fib calls to the same server go on meanwhile.
+pub async fn a_procedure_bounds_its_own_concurrency(factory: &dyn TransportFactory) {
+    const CALLS: u64 = 8;
+    let queue = queue(factory, "bounded").await;
+    let gated = Arc::new(Gated {
+        inside: AtomicUsize::new(0),
+        most_inside: AtomicUsize::new(0),
+        open: Semaphore::new(0),
+    });
+    let limits = Limits {
+        concurrency: Some(2),
+        ..Limits::default()
+    };
+    let service = Service::new(gated.clone())
+        .register_with(Gate, limits, |gated, i| async move {
+            let inside = gated.inside.fetch_add(1, Ordering::SeqCst) + 1;
+            gated.most_inside.fetch_max(inside, Ordering::SeqCst);
+            let _pass = gated.open.acquire().await;
+            gated.inside.fetch_sub(1, Ordering::SeqCst);
+            Ok(i)
+        })
+        .merge(Fib::service(Fibonacci::default()));
+    let config = fibrpc_rpc::ServerConfig {
+        concurrency: 16,
+        prefetch: 16,
+        ..server_config(&queue)
+    };
+    let server = RunningServer::start(connect(factory).await.replies, config, service);
+    let config = ClientConfig {
+        timeout: LIMIT,
+        ..client_config(&queue)
+    };
+    let client = client(factory, config).await;
+    let calls: Vec<_> = (0..CALLS)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.call::<Gate>(i).await })
+        })
+        .collect();
+    eventually(LIMIT, "two calls are at the gate", || async {
+        gated.inside.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    // The server has slots left: another procedure is not held up by this one's bound.
+    assert_eq!(client.call::<Fib>(30).await.unwrap(), fib(30));
+    assert_eq!(
+        gated.inside.load(Ordering::SeqCst),
+        2,
+        "past the procedure's bound"
+    );
+    gated.open.add_permits(CALLS as usize);
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap(), Ok(i as u64));
+    }
+    assert_eq!(gated.most_inside.load(Ordering::SeqCst), 2);
+    assert_eq!(server.stop().await.answered(), CALLS + 1);
+    factory.delete_queue(&queue).await;
+}
