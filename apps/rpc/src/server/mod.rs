@@ -6,17 +6,18 @@ mod handler;
 mod service;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fibrpc_ports::{ReplyTransport, RequestStream, TransportError};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use fibrpc_ports::{IncomingRequest, ReplyTransport, RequestStream};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 
 pub use self::handle::ServerHandle;
 use self::handler::Replier;
-use self::service::Routes;
 pub use self::service::{Expired, Limits, Service};
+use self::service::{Handling, Routes};
 use crate::{Backoff, ServerError};
 
 #[derive(Debug, Clone)]
@@ -117,46 +118,40 @@ impl RpcServer {
             config.expired,
             self.stats.clone(),
         ));
-        let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
-        let mut in_flight = JoinSet::new();
+        // Requests in flight are futures of this one task, not tasks of their own: their
+        // wake-ups (a reply written, an ack written) land on one task and coalesce, and no
+        // request costs a spawn. A handler must not block (fib moves large n to the blocking
+        // pool); a panic in one is answered as a fault (see `Service`).
+        let mut in_flight = FuturesUnordered::new();
+        let concurrency = config.concurrency.max(1);
         loop {
-            while in_flight.try_join_next().is_some() {}
-            let slot = tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                slot = slots.clone().acquire_owned() => slot.map_err(|_| ServerError::Start(TransportError::Cancelled))?,
-            };
+            // Finished requests first, so that their slots are free before taking more.
             let next = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                next = requests.next_request() => next,
+                Some(()) = in_flight.next(), if !in_flight.is_empty() => continue,
+                next = requests.next_request(), if in_flight.len() < concurrency => next,
             };
             match next {
-                Ok(request) => match self.routes.find(request.envelope.procedure.as_deref()) {
-                    Some(route) => {
-                        route
-                            .clone()
-                            .spawn(&mut in_flight, replier.clone(), request, slot)
-                    }
-                    None => {
-                        let replier = replier.clone();
-                        in_flight.spawn(async move {
-                            replier.unknown_procedure(request).await;
-                            drop(slot);
-                        });
-                    }
-                },
+                Ok(request) => in_flight.push(self.handle(&replier, request)),
                 Err(error) => {
                     tracing::warn!(%error, "request stream ended; consuming again");
-                    tokio::select! {
-                        () = &mut shutdown => break,
-                        reopened = self.consume_again() => requests = reopened,
+                    let reopened = async {
+                        tokio::select! {
+                            () = &mut shutdown => None,
+                            reopened = self.consume_again() => Some(reopened),
+                        }
+                    };
+                    // Requests in flight go on meanwhile: their replies and acks may still
+                    // get through, or fail and be delivered again.
+                    let reopened = drive_while(&mut in_flight, reopened).await;
+                    match reopened {
+                        Some(reopened) => requests = reopened,
+                        None => break,
                     }
                 }
             }
         }
-        // The set still holds tasks that finished since the last reap: count only the others.
-        while in_flight.try_join_next().is_some() {}
         tracing::info!(
             in_flight = in_flight.len(),
             "shutting down: finishing requests in flight"
@@ -164,10 +159,28 @@ impl RpcServer {
         if let Err(error) = requests.cancel().await {
             tracing::debug!(%error, "cancelling the consumer");
         }
-        while in_flight.join_next().await.is_some() {}
+        while in_flight.next().await.is_some() {}
         drop(requests);
         tracing::info!("server stopped");
         Ok(())
+    }
+
+    /// The future that answers `request`, by its procedure's route or as unknown.
+    fn handle(&self, replier: &Arc<Replier>, request: IncomingRequest) -> Handling {
+        let handling = match self.routes.find(request.envelope.procedure.as_deref()) {
+            Some(route) => route.clone().handle(replier.clone(), request),
+            None => {
+                let replier = replier.clone();
+                Box::pin(async move { replier.unknown_procedure(request).await })
+            }
+        };
+        // Handlers' panics are caught where they run; this guards the server loop against
+        // one anywhere else in answering a request.
+        Box::pin(AssertUnwindSafe(handling).catch_unwind().map(|outcome| {
+            if outcome.is_err() {
+                tracing::error!("answering a request panicked; it will be delivered again");
+            }
+        }))
     }
 
     async fn consume_again(&self) -> Box<dyn RequestStream> {
@@ -189,6 +202,21 @@ impl RpcServer {
                     attempt = attempt.saturating_add(1);
                 }
             }
+        }
+    }
+}
+
+/// Runs `until` to its end while driving the requests in flight.
+async fn drive_while<T>(
+    in_flight: &mut FuturesUnordered<Handling>,
+    until: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(until);
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut until => return done,
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
         }
     }
 }

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use fibrpc_ports::IncomingRequest;
 use futures_util::FutureExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::Semaphore;
 
 use super::handler::{Answer, Failed, Replier};
 use crate::codec::{Codec, EncodeError};
@@ -184,15 +184,12 @@ impl Routes {
 
 /// One hosted procedure, its types erased for the server loop.
 pub(crate) trait Route: Send + Sync {
-    /// Answers `request` in a task of `tasks`, then lets `slot` go.
-    fn spawn(
-        self: Arc<Self>,
-        tasks: &mut JoinSet<()>,
-        replier: Arc<Replier>,
-        request: IncomingRequest,
-        slot: OwnedSemaphorePermit,
-    );
+    /// Answers `request`: a future the server loop drives among the requests in flight.
+    fn handle(self: Arc<Self>, replier: Arc<Replier>, request: IncomingRequest) -> Handling;
 }
+
+/// One request being answered, as the server loop holds it.
+pub(crate) type Handling = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Handled<P, S, H, Fut> {
     handler: H,
@@ -210,22 +207,14 @@ where
     H: Fn(Arc<S>, P::Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<P::Response, P::Error>> + Send + 'static,
 {
-    fn spawn(
-        self: Arc<Self>,
-        tasks: &mut JoinSet<()>,
-        replier: Arc<Replier>,
-        request: IncomingRequest,
-        slot: OwnedSemaphorePermit,
-    ) {
-        // The future is spawned as it is (no box): one task per request, as before procedures.
-        tasks.spawn(async move {
+    fn handle(self: Arc<Self>, replier: Arc<Replier>, request: IncomingRequest) -> Handling {
+        Box::pin(async move {
             replier
                 .handle(request, &self.limits, |codec, body| {
                     self.answer(codec, body)
                 })
                 .await;
-            drop(slot);
-        });
+        })
     }
 }
 
