@@ -12,7 +12,12 @@ use crate::{Envelope, TransportError};
 ///   as the envelope documents;
 /// - fail `send_request` with [`TransportError::NoSuchQueue`] when no queue of that name
 ///   exists, if the broker can tell, rather than let the message vanish;
-/// - return `Ok` from `send_request` only once the broker has taken the message.
+/// - return `Ok` from `send_request` only once the broker has taken the message;
+/// - connect again by itself, on the same value, after reporting
+///   [`TransportError::Disconnected`] anywhere: the protocol keeps the transport it was given
+///   and calls [`open_reply_inbox`](Self::open_reply_inbox) and `send_request` on it again.
+///   Connecting may fail for a while (`Disconnected` or `Unreachable` again), but not forever
+///   once the broker is back.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait RequestTransport: Send + Sync {

@@ -1,4 +1,4 @@
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A message as the RPC protocol sees it: routing metadata and an opaque body.
 ///
@@ -15,8 +15,17 @@ pub struct Envelope {
     /// The procedure a request calls. None means the server's unnamed procedure: fib, the
     /// RabbitMQ tutorial's only one, whose clients name none.
     pub procedure: Option<String>,
-    /// When the caller stops waiting. A transport that can expire messages MUST NOT deliver a
-    /// request after its deadline; one that cannot passes it on to the consumer.
+    /// When the caller stops waiting, on this process's clock. A transport that can expire
+    /// messages MUST NOT deliver a request after its deadline; one that cannot passes it on to
+    /// the consumer.
+    ///
+    /// An `Instant` means nothing to another machine. An adapter whose messages cross a
+    /// network MUST carry the deadline as the time left when the message is sent (a
+    /// time-to-live, as AMQP's `expiration` is), written with
+    /// [`deadline_to_wire_millis`](Self::deadline_to_wire_millis) and read back with
+    /// [`deadline_from_wire_millis`](Self::deadline_from_wire_millis): no clock of two
+    /// machines is compared, only how long the message waited on the way, where the broker
+    /// can tell.
     pub deadline: Option<Instant>,
     pub body: Vec<u8>,
 }
@@ -32,5 +41,78 @@ impl Envelope {
     /// True when the deadline is set and has passed at `now`.
     pub fn is_expired_at(&self, now: Instant) -> bool {
         self.deadline.is_some_and(|deadline| deadline <= now)
+    }
+
+    /// The time left until the deadline, now (zero once it has passed); None without one.
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// The deadline as it goes on the wire: the whole milliseconds left now, rounded up (a
+    /// deadline not yet reached is not made a past one) and at least 1 (AMQP reads an
+    /// `expiration` of 0 as "deliver now or never": a request already late gets 1 ms, and
+    /// the consumer finds it expired). None without a deadline.
+    pub fn deadline_to_wire_millis(&self) -> Option<u64> {
+        self.time_left().map(|left| {
+            let millis = left.as_micros().div_ceil(1000).max(1);
+            u64::try_from(millis).unwrap_or(u64::MAX)
+        })
+    }
+
+    /// The deadline of a message that arrived carrying `millis` (see
+    /// [`deadline_to_wire_millis`](Self::deadline_to_wire_millis)) after it `waited` on the
+    /// way: the time it spent queued where the broker tells it, else zero (the deadline is
+    /// then late by the time queued, never early by a clock's error).
+    pub fn deadline_from_wire_millis(millis: u64, waited: Duration) -> Instant {
+        let left = Duration::from_millis(millis).saturating_sub(waited);
+        let now = Instant::now();
+        // A time-to-live too large for this clock is no deadline worth keeping exactly.
+        now.checked_add(left)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due_in(left: Duration) -> Envelope {
+        Envelope {
+            deadline: Some(Instant::now() + left),
+            ..Envelope::default()
+        }
+    }
+
+    #[test]
+    fn the_wire_form_is_the_time_left_rounded_up() {
+        let millis = due_in(Duration::from_secs(5))
+            .deadline_to_wire_millis()
+            .unwrap();
+        assert!((4_900..=5_000).contains(&millis), "{millis}");
+        assert_eq!(Envelope::default().deadline_to_wire_millis(), None);
+        // Half a millisecond left is 1 ms, not 0; a past deadline too.
+        assert_eq!(
+            due_in(Duration::from_micros(500)).deadline_to_wire_millis(),
+            Some(1)
+        );
+        let late = Envelope {
+            deadline: Some(Instant::now() - Duration::from_secs(1)),
+            ..Envelope::default()
+        };
+        assert_eq!(late.deadline_to_wire_millis(), Some(1));
+        assert_eq!(late.time_left(), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn the_deadline_read_back_loses_the_time_waited() {
+        let before = Instant::now();
+        let deadline = Envelope::deadline_from_wire_millis(10_000, Duration::from_secs(4));
+        let left = deadline - before;
+        assert!(left >= Duration::from_secs(6) && left < Duration::from_secs(7));
+        let expired = Envelope::deadline_from_wire_millis(10_000, Duration::from_secs(11));
+        assert!(expired <= Instant::now());
+        // Absurd values do not panic.
+        let _ = Envelope::deadline_from_wire_millis(u64::MAX, Duration::ZERO);
     }
 }

@@ -8,14 +8,17 @@
 //! the ports. Each trait's documentation states, with MUST, what an adapter guarantees; the
 //! workspace tests check those sentences for every adapter.
 //!
-//! This crate knows no broker and no async runtime.
+//! This crate knows no broker. Its one tie to tokio is [`spawn_from_drop`], for the `Drop`
+//! of a settle handle that must tell the broker something without awaiting.
 
 mod client;
+mod drop;
 mod envelope;
 mod error;
 mod server;
 
 pub use client::{ReplyInbox, RequestTransport};
+pub use drop::spawn_from_drop;
 pub use envelope::Envelope;
 pub use error::TransportError;
 pub use server::{IncomingRequest, ReplyTransport, RequestStream, Settle};

@@ -9,8 +9,13 @@ pub trait ReplyTransport: Send + Sync {
     /// Starts consuming the request queue `queue`, creating it if the broker needs that.
     ///
     /// The adapter MUST hand out at most `prefetch` requests that are not yet settled
-    /// (acknowledged or rejected) at once, and MUST let several consumers of one queue, in this
-    /// process or others, share its requests.
+    /// (acknowledged or rejected) at once; a `prefetch` of 0 MUST mean no limit (as AMQP's
+    /// `basic.qos` 0 does). It MUST let several consumers of one queue, in this process or
+    /// others, share its requests.
+    ///
+    /// After a [`TransportError::Disconnected`] from any stream or inbox of this transport,
+    /// the same transport value MUST connect again by itself: the protocol calls this method
+    /// again (with backoff) on the value it has, and never builds a new one.
     async fn consume_requests(
         &self,
         queue: &str,
@@ -31,8 +36,23 @@ pub trait ReplyTransport: Send + Sync {
 pub trait RequestStream: Send {
     /// Waits for the next request.
     ///
+    /// The future MUST be cancel-safe: the protocol drops it whenever something else is
+    /// ready first (a request in flight finished, shutdown), many times a second under load,
+    /// and the kit drops it after a quiet wait. Dropped before it completes, it MUST NOT have
+    /// taken a request from the broker that it then loses: either no request was taken, or the
+    /// one taken is kept in the stream for the next call. An adapter that reads from the
+    /// broker with an await inside this method (a Redis `XREADGROUP`, a pull that returns a
+    /// batch) keeps what it read in a field of the stream before anything else can be awaited.
+    ///
     /// An error MUST end the stream; a lost connection or a consumer cancelled by the broker
     /// MUST be reported as [`TransportError::Disconnected`] promptly.
+    ///
+    /// A message in the queue that the adapter cannot read as an [`Envelope`] (a field it
+    /// cannot decode, a broker's message of another kind) MUST NOT end the stream, nor be
+    /// returned as an error: every consumer in turn would take the same message and end. The
+    /// adapter MUST settle it so that it is not delivered again (reject without requeue, which
+    /// dead-letters it where the broker is set up for that), log one line saying why (at
+    /// `warn`), and go on to the next request.
     async fn next_request(&mut self) -> Result<IncomingRequest, TransportError>;
 
     /// Stops consuming: after this no request is handed out, and requests the adapter holds
@@ -43,10 +63,33 @@ pub trait RequestStream: Send {
 }
 
 /// How an adapter settles one delivered request with its broker.
+///
+/// Dropped unsettled (a server died mid-request, a handler panicked, a stream was abandoned),
+/// the request MUST be delivered again: `Drop` of the adapter's type gives it back (a NAK, a
+/// requeue). `Drop` cannot await and MUST NOT block: it hands the give-back to
+/// [`spawn_from_drop`](crate::spawn_from_drop), which runs it on the current tokio runtime.
+/// When there is none (the runtime is shutting down, or the process is dying), the adapter
+/// MUST still be redelivered by the broker alone: when its connection closes, or after a
+/// timeout the adapter declares (see the conformance kit's `redelivery_timeout`). A process
+/// killed outright runs no `Drop` at all, so the broker-side path is the one that counts.
+///
+/// While it is held and its consumer lives, a request MUST NOT be delivered to another
+/// consumer, however long it is held: where a broker redelivers after an acknowledgement
+/// timeout (JetStream's ack wait, a Redis Streams claim by idle time), the adapter keeps it
+/// from doing so for as long as the handle lives (a progress acknowledgement, a re-claim).
+/// An adapter whose broker leaves no way to do that says so in its documentation (and its
+/// test factory declares the guarantee lacking): at-least-once allows the second delivery,
+/// but the request is then computed twice.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Settle: Send {
+    /// The request is done with: the adapter MUST return `Ok` only once the broker will not
+    /// deliver it again (where the broker confirms acknowledgements, once it has).
     async fn ack(self: Box<Self>) -> Result<(), TransportError>;
+
+    /// Gives the request back: with `requeue`, the broker MUST deliver it again (to any
+    /// consumer, `redelivered` set); without, it MUST NOT (dead-lettered where the broker is
+    /// set up for it, else discarded).
     async fn reject(self: Box<Self>, requeue: bool) -> Result<(), TransportError>;
 
     /// Whether this adapter can send a reply along the request's own path; see
@@ -82,7 +125,8 @@ pub trait Settle: Send {
 ///
 /// A request dropped without being settled MUST be delivered again, to this consumer or
 /// another (the broker's at-least-once guarantee): the protocol relies on it when a server
-/// dies mid-flight.
+/// dies mid-flight. See [`Settle`] for how, without a `Drop` that awaits, and when the whole
+/// process dies.
 pub struct IncomingRequest {
     pub envelope: Envelope,
     /// True when the broker says an earlier delivery of this request was not acknowledged.

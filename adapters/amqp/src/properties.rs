@@ -2,7 +2,7 @@
 //! `type` property (lapin: `with_type`, read back as `kind`), which the tutorial's clients
 //! leave empty.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fibrpc_ports::{Envelope, TransportError};
 use lapin::types::ShortString;
@@ -23,8 +23,8 @@ fn short(field: &str, value: &str) -> Result<ShortString, TransportError> {
     Ok(value.into())
 }
 
-/// The properties of an outgoing message. `expiration` is the time left until the deadline,
-/// so the broker drops a request nobody waits for any more.
+/// The properties of an outgoing message. `expiration` is the deadline in the ports' wire form
+/// (the milliseconds left), so the broker drops a request nobody waits for any more.
 pub(crate) fn to_properties(envelope: &Envelope) -> Result<BasicProperties, TransportError> {
     let mut properties = BasicProperties::default();
     if let Some(id) = &envelope.correlation_id {
@@ -39,10 +39,7 @@ pub(crate) fn to_properties(envelope: &Envelope) -> Result<BasicProperties, Tran
     if let Some(procedure) = &envelope.procedure {
         properties = properties.with_type(short("procedure", procedure)?);
     }
-    if let Some(deadline) = envelope.deadline {
-        let left = deadline.saturating_duration_since(Instant::now());
-        // Zero would mean "deliver now or never"; a request already late still gets 1 ms.
-        let millis = left.as_millis().max(1);
+    if let Some(millis) = envelope.deadline_to_wire_millis() {
         properties = properties.with_expiration(millis.to_string().into());
     }
     Ok(properties)
@@ -56,7 +53,7 @@ pub(crate) fn to_envelope(properties: &BasicProperties, body: Vec<u8>) -> Envelo
         .expiration()
         .as_ref()
         .and_then(|millis| millis.as_str().parse::<u64>().ok())
-        .map(|millis| Instant::now() + Duration::from_millis(millis));
+        .map(|millis| Envelope::deadline_from_wire_millis(millis, Duration::ZERO));
     Envelope {
         correlation_id: text(properties.correlation_id()),
         reply_to: text(properties.reply_to()),
@@ -69,6 +66,8 @@ pub(crate) fn to_envelope(properties: &BasicProperties, body: Vec<u8>) -> Envelo
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     #[test]

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fibrpc_ports::{
-    Envelope, IncomingRequest, ReplyTransport, RequestStream, Settle, TransportError,
+    spawn_from_drop, Envelope, IncomingRequest, ReplyTransport, RequestStream, Settle,
+    TransportError,
 };
 use futures_util::StreamExt;
 use lapin::options::{
@@ -131,13 +132,12 @@ impl RequestStream for AmqpRequestStream {
 
 impl Drop for AmqpRequestStream {
     fn drop(&mut self) {
-        let (Some(consumer), Ok(runtime)) =
-            (self.consumer.take(), tokio::runtime::Handle::try_current())
-        else {
+        let Some(consumer) = self.consumer.take() else {
             return;
         };
         let channel = self.acks.channel().clone();
-        runtime.spawn(async move {
+        // Without a runtime, the channel closing when its last handle goes hands all back.
+        spawn_from_drop(async move {
             let _ = cancel_and_hand_back(channel, consumer).await;
         });
     }
@@ -282,13 +282,12 @@ impl Settle for AmqpSettle {
 
 impl Drop for AmqpSettle {
     fn drop(&mut self) {
-        let (Some(acker), Ok(runtime)) = (self.acker.take(), tokio::runtime::Handle::try_current())
-        else {
-            // Without a runtime, the channel closing when its last handle goes requeues it.
+        let Some(acker) = self.acker.take() else {
             return;
         };
         let (acks, tag) = (self.acks.clone(), self.tag);
-        runtime.spawn(async move {
+        // Without a runtime, the channel closing when its last handle goes requeues it.
+        spawn_from_drop(async move {
             let requeue = BasicNackOptions {
                 requeue: true,
                 ..Default::default()

@@ -1,7 +1,7 @@
 //! Envelope fields <-> NATS headers. An absent field is an absent header.
 
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::{HeaderMap, HeaderValue};
 use fibrpc_ports::{Envelope, TransportError};
@@ -13,9 +13,9 @@ const REPLY_TO: &str = "Fibrpc-Reply-To";
 const CONTENT_TYPE: &str = "Content-Type";
 /// The procedure a request calls; absent for the unnamed one (fib).
 const PROCEDURE: &str = "Fibrpc-Procedure";
-/// The milliseconds left until the deadline when the message was sent. An `Instant` means
-/// nothing to another process; a duration does, once the receiver takes off how long the
-/// message waited (see [`to_envelope`]).
+/// The deadline in the ports' wire form: the milliseconds left when the message was sent
+/// (`Envelope::deadline_to_wire_millis`), less, on arrival, how long it waited (see
+/// [`to_envelope`]).
 const DEADLINE: &str = "Fibrpc-Deadline-Ms";
 
 /// The headers carrying `envelope`'s fields. Fails on a field a header cannot hold (async-nats
@@ -34,10 +34,7 @@ pub(crate) fn to_headers(envelope: &Envelope) -> Result<HeaderMap, TransportErro
             headers.insert(name, value);
         }
     }
-    if let Some(deadline) = envelope.deadline {
-        let left = deadline.saturating_duration_since(Instant::now());
-        // Rounded up, so that a deadline not yet reached is not made a past one.
-        let millis = left.as_micros().div_ceil(1000);
+    if let Some(millis) = envelope.deadline_to_wire_millis() {
         headers.insert(DEADLINE, millis.to_string());
     }
     Ok(headers)
@@ -59,7 +56,7 @@ pub(crate) fn to_envelope(
     };
     let deadline = field(DEADLINE)
         .and_then(|millis| millis.parse::<u64>().ok())
-        .map(|millis| Instant::now() + Duration::from_millis(millis).saturating_sub(waited));
+        .map(|millis| Envelope::deadline_from_wire_millis(millis, waited));
     Envelope {
         correlation_id: field(CORRELATION_ID),
         reply_to: field(REPLY_TO),
@@ -72,6 +69,8 @@ pub(crate) fn to_envelope(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     #[test]
