@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::transport::{self, Choice};
+
 #[derive(Parser)]
 #[command(
     name = "fibrpc",
@@ -34,14 +36,6 @@ pub struct DemoArgs {
     /// The indices to ask for.
     #[arg(default_values_t = [30u64])]
     pub numbers: Vec<u64>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TransportKind {
-    /// RabbitMQ (AMQP 0-9-1).
-    Amqp,
-    /// NATS with JetStream.
-    Nats,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,8 +76,9 @@ pub struct BrokerUrls {
 /// Where the broker is and which queue carries the requests.
 #[derive(Args)]
 pub struct BrokerArgs {
-    #[arg(long, value_enum, default_value = "amqp")]
-    pub transport: TransportKind,
+    /// The broker's adapter.
+    #[arg(long, default_value = "amqp", value_parser = transport::parser(false))]
+    pub transport: Choice,
     #[command(flatten)]
     pub urls: BrokerUrls,
     /// The request queue.
@@ -241,27 +236,11 @@ mod tests {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BenchTransport {
-    Memory,
-    Amqp,
-    Nats,
-}
-
-impl BenchTransport {
-    pub fn name(self) -> &'static str {
-        match self {
-            BenchTransport::Memory => "memory",
-            BenchTransport::Amqp => "amqp",
-            BenchTransport::Nats => "nats",
-        }
-    }
-}
-
 #[derive(Args)]
 pub struct BenchArgs {
-    #[arg(long, value_enum, default_value = "memory")]
-    pub transport: BenchTransport,
+    /// The broker's adapter.
+    #[arg(long, default_value = "memory", value_parser = transport::parser(true))]
+    pub transport: Choice,
     #[command(flatten)]
     pub urls: BrokerUrls,
     /// Calls measured per run.
@@ -331,8 +310,9 @@ pub struct BenchArgs {
 
 #[derive(Args)]
 pub struct BareEchoArgs {
-    #[arg(long, value_enum, default_value = "amqp")]
-    pub transport: TransportKind,
+    /// The broker's adapter.
+    #[arg(long, default_value = "amqp", value_parser = transport::parser(false))]
+    pub transport: Choice,
     #[command(flatten)]
     pub urls: BrokerUrls,
     /// The request queue (AMQP) or subject (NATS) to answer on.

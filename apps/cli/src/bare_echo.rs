@@ -1,25 +1,27 @@
 //! `fibrpc bare-echo`: the bare echo server `fibrpc bench --baseline` measures fibrpc against,
 //! alone in its process, as `fibrpc serve` runs fibrpc's. Stops on SIGINT or SIGTERM.
 
-use crate::args::{BareEchoArgs, TransportKind};
-use crate::bare::BareServer;
-use crate::{shutdown, transport};
+use crate::args::BareEchoArgs;
+use crate::transport::{self, Flags};
+use crate::{args::ReplyToMode, shutdown};
 
 pub async fn run(args: BareEchoArgs) -> Result<(), String> {
-    let queue_flags = args.request_queue.given();
-    if !queue_flags.is_empty() {
-        if args.transport != TransportKind::Amqp {
-            return Err(format!(
-                "{} apply to RabbitMQ queues only (--transport amqp)",
-                queue_flags.join(", ")
-            ));
-        }
+    if !args.request_queue.given().is_empty() {
+        transport::check_queue_flags(&*args.transport, &args.request_queue)?;
         // Declared through fibrpc's adapter, the same kind as `fibrpc serve` would make; the
         // echo then uses the queue as it finds it.
-        transport::declare_amqp_request_queue(&args.urls, &args.queue, &args.request_queue).await?;
+        let flags = Flags {
+            urls: &args.urls,
+            tls_ca: None,
+            reply_to: ReplyToMode::Exclusive,
+            request_queue: Some(&args.request_queue),
+        };
+        args.transport.declare_queue(&flags, &args.queue).await?;
     }
-    let mut server =
-        BareServer::start(args.transport, &args.urls, &args.queue, args.prefetch).await?;
+    let mut server = args
+        .transport
+        .bare_echo(&args.urls, &args.queue, args.prefetch)
+        .await?;
     // The same words as `fibrpc serve`: scripts and tests wait for this line.
     println!(" [x] Awaiting RPC requests (bare echo)");
     let lost = tokio::select! {

@@ -2,7 +2,6 @@
 //! `fibrpc-rpc`, and maps the outcome to an exit code.
 
 mod args;
-mod bare;
 mod bare_echo;
 mod bench;
 mod call;

@@ -1,16 +1,126 @@
-//! Builds the transport the flags name. The only place the command line knows adapters.
+//! The transports the command line knows, and the one place to register one.
+//!
+//! Every command reaches an adapter through a [`CliTransport`]: `serve` and `call` connect
+//! with it, `bench` declares and deletes its queues, connects its servers and clients, finds
+//! the broker's processes and runs the bare baseline with it, `bare-echo` runs that baseline
+//! alone. Adding a transport is one `impl CliTransport` below and one entry in [`TRANSPORTS`]
+//! (its `name` is the `--transport` value), plus the adapter's crate in Cargo.toml.
 
-use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
+use async_trait::async_trait;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, QueueKind, ReplyQueueMode, RequestQueueSpec};
+use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
 
-use crate::args::{
-    BrokerArgs, BrokerUrls, QueueType, ReplyToMode, RequestQueueArgs, TransportKind,
-};
+use crate::args::{BrokerArgs, BrokerUrls, QueueType, ReplyToMode, RequestQueueArgs};
+use crate::bench::BrokerName;
+
+/// Every transport `--transport` can name, the default first.
+static TRANSPORTS: &[&dyn CliTransport] = &[&Amqp, &Nats, &Memory];
+
+/// What the command line needs of one adapter.
+#[async_trait]
+pub trait CliTransport: Send + Sync {
+    /// The `--transport` value.
+    fn name(&self) -> &'static str;
+
+    /// One line for `--help`.
+    fn about(&self) -> &'static str;
+
+    /// True for a broker inside this process: `serve`, `call`, `bare-echo` and server
+    /// processes cannot use it, and the bench's baseline is a channel to an echo task.
+    fn in_process(&self) -> bool {
+        false
+    }
+
+    /// Whether it reads the request-queue flags (`--queue-type`, `--durable`, ...); where it
+    /// does not, giving one is an error rather than silently ignored.
+    fn takes_queue_flags(&self) -> bool {
+        false
+    }
+
+    /// A connection, usable as both ports.
+    async fn connect(&self, flags: &Flags<'_>) -> Result<Transport, String>;
+
+    /// Makes sure the request queue `queue` exists, as a server declares it; the handle
+    /// returned removes it (`fibrpc bench` declares the queue of its run).
+    async fn declare_queue(
+        &self,
+        flags: &Flags<'_>,
+        queue: &str,
+    ) -> Result<Box<dyn QueueAdmin>, String>;
+
+    /// The broker's addresses and how its process is recognised, for the bench's CPU
+    /// accounting; None when there is no broker process.
+    fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
+        let _ = urls;
+        None
+    }
+
+    /// What the bare baseline is, for the bench's labels.
+    fn baseline_label(&self) -> &'static str {
+        "baseline (none)"
+    }
+
+    /// Starts the bare echo server `bench --baseline` and `bare-echo` run on `queue`.
+    async fn bare_echo(
+        &self,
+        urls: &BrokerUrls,
+        queue: &str,
+        prefetch: u16,
+    ) -> Result<Box<dyn BareEcho>, String> {
+        let _ = (urls, queue, prefetch);
+        Err(format!("--transport {} has no bare baseline", self.name()))
+    }
+
+    /// Connects a bare client of `queue`.
+    async fn bare_client(
+        &self,
+        urls: &BrokerUrls,
+        queue: &str,
+        max_in_flight: usize,
+    ) -> Result<Arc<dyn BareCall>, String> {
+        let _ = (urls, queue, max_in_flight);
+        Err(format!("--transport {} has no bare baseline", self.name()))
+    }
+
+    /// Declares the bare echo's queue before the echo servers use it, where they need that;
+    /// the handle removes it afterwards.
+    async fn declare_bare_queue(
+        &self,
+        flags: &Flags<'_>,
+        queue: &str,
+    ) -> Result<Option<Box<dyn QueueAdmin>>, String> {
+        let _ = (flags, queue);
+        Ok(None)
+    }
+}
+
+/// Removes a request queue declared by [`CliTransport::declare_queue`].
+#[async_trait]
+pub trait QueueAdmin: Send + Sync {
+    async fn delete(&self, queue: &str) -> Result<(), String>;
+}
+
+/// A running bare echo server.
+#[async_trait]
+pub trait BareEcho: Send {
+    /// Replies sent so far.
+    fn echoed(&self) -> u64;
+    /// Resolves when the server stops by itself (connection lost).
+    async fn ended(&mut self);
+    async fn stop(self: Box<Self>);
+}
+
+/// A bare client: the reply must be the request's body.
+#[async_trait]
+pub trait BareCall: Send + Sync {
+    async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError>;
+}
 
 /// A connected transport, usable as both ports.
 pub struct Transport {
@@ -28,9 +138,72 @@ impl Transport {
     }
 }
 
-/// Connects a client: it declares no request queue, so it needs no queue settings.
+/// What the flags say about the broker, for each transport to take what it reads.
+pub struct Flags<'a> {
+    pub urls: &'a BrokerUrls,
+    pub tls_ca: Option<&'a Path>,
+    pub reply_to: ReplyToMode,
+    /// How a server declares its request queue if it is missing; None for a client.
+    pub request_queue: Option<&'a RequestQueueArgs>,
+}
+
+/// A `--transport` value: the registered transport it names.
+#[derive(Clone, Copy)]
+pub struct Choice(&'static dyn CliTransport);
+
+impl std::ops::Deref for Choice {
+    type Target = dyn CliTransport;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
+/// The parser of `--transport`: the registered names (with `all`, the in-process ones too).
+pub fn parser(all: bool) -> impl TypedValueParser<Value = Choice> {
+    let values = TRANSPORTS
+        .iter()
+        .filter(move |transport| all || !transport.in_process())
+        .map(|transport| PossibleValue::new(transport.name()).help(transport.about()));
+    PossibleValuesParser::new(values).map(|name| named(&name))
+}
+
+fn named(name: &str) -> Choice {
+    let found = TRANSPORTS.iter().find(|transport| transport.name() == name);
+    // The parser accepts registered names only.
+    Choice(*found.unwrap_or(&TRANSPORTS[0]))
+}
+
+/// Refuses request-queue flags the transport would not read.
+pub fn check_queue_flags(
+    transport: &dyn CliTransport,
+    flags: &RequestQueueArgs,
+) -> Result<(), String> {
+    let given = flags.given();
+    if transport.takes_queue_flags() || given.is_empty() {
+        return Ok(());
+    }
+    let takers: Vec<&str> = TRANSPORTS
+        .iter()
+        .filter(|transport| transport.takes_queue_flags())
+        .map(|transport| transport.name())
+        .collect();
+    Err(format!(
+        "{} apply only to --transport {}",
+        given.join(", "),
+        takers.join(", ")
+    ))
+}
+
+/// Connects a client: it declares no request queue.
 pub async fn connect(broker: &BrokerArgs, reply_to: ReplyToMode) -> Result<Transport, String> {
-    open(broker, reply_to, RequestQueueSpec::default()).await
+    let flags = Flags {
+        urls: &broker.urls,
+        tls_ca: broker.tls_ca.as_deref(),
+        reply_to,
+        request_queue: None,
+    };
+    broker.transport.connect(&flags).await
 }
 
 /// Connects a server, which declares its request queue if it is missing, as `request_queue`
@@ -39,44 +212,49 @@ pub async fn connect_server(
     broker: &BrokerArgs,
     request_queue: &RequestQueueArgs,
 ) -> Result<Transport, String> {
-    let given = request_queue.given();
-    if broker.transport != TransportKind::Amqp && !given.is_empty() {
-        return Err(format!(
-            "{} apply to RabbitMQ queues only (--transport amqp)",
-            given.join(", ")
-        ));
+    check_queue_flags(&*broker.transport, request_queue)?;
+    let flags = Flags {
+        urls: &broker.urls,
+        tls_ca: broker.tls_ca.as_deref(),
+        reply_to: ReplyToMode::Exclusive,
+        request_queue: Some(request_queue),
+    };
+    broker.transport.connect(&flags).await
+}
+
+fn text(error: TransportError) -> String {
+    error.to_string()
+}
+
+/// RabbitMQ, through `fibrpc-amqp`.
+struct Amqp;
+
+impl Amqp {
+    fn config(flags: &Flags<'_>) -> Result<AmqpConfig, String> {
+        let tls_ca_pem =
+            match flags.tls_ca {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
+                    format!("cannot read the CA file {}: {error}", path.display())
+                })?),
+                None => None,
+            };
+        let request_queue = match flags.request_queue {
+            Some(args) => request_queue_spec(args)?,
+            None => RequestQueueSpec::default(),
+        };
+        Ok(AmqpConfig {
+            url: flags.urls.amqp_url.clone(),
+            shuffle_addresses: flags.urls.amqp_shuffle,
+            reply_queue: match flags.reply_to {
+                ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
+                ReplyToMode::Direct => ReplyQueueMode::Direct,
+            },
+            tls_ca_pem,
+            connection_name: Some(format!("fibrpc {}", std::process::id())),
+            request_queue,
+            ..AmqpConfig::default()
+        })
     }
-    let spec = request_queue_spec(request_queue)?;
-    open(broker, ReplyToMode::Exclusive, spec).await
-}
-
-/// The AMQP settings of a server, or of the bench's queue administration: the request queue
-/// declared, if missing, as the flags say.
-pub fn amqp_server_config(
-    urls: &BrokerUrls,
-    reply_to: ReplyToMode,
-    request_queue: &RequestQueueArgs,
-) -> Result<AmqpConfig, String> {
-    Ok(AmqpConfig {
-        request_queue: request_queue_spec(request_queue)?,
-        ..amqp_config(urls, reply_to, None)?
-    })
-}
-
-/// Makes sure `queue` exists on RabbitMQ, declared as the flags say if it is missing.
-pub async fn declare_amqp_request_queue(
-    urls: &BrokerUrls,
-    queue: &str,
-    request_queue: &RequestQueueArgs,
-) -> Result<(), String> {
-    let config = amqp_server_config(urls, ReplyToMode::Exclusive, request_queue)?;
-    let admin = AmqpTransport::connect(config)
-        .await
-        .map_err(|error| error.to_string())?;
-    admin
-        .declare_request_queue(queue)
-        .await
-        .map_err(|error| error.to_string())
 }
 
 /// The queue settings the flags give, checked.
@@ -101,98 +279,266 @@ fn request_queue_spec(args: &RequestQueueArgs) -> Result<RequestQueueSpec, Strin
     Ok(spec)
 }
 
-async fn open(
-    broker: &BrokerArgs,
-    reply_to: ReplyToMode,
-    request_queue: RequestQueueSpec,
-) -> Result<Transport, String> {
-    match broker.transport {
-        TransportKind::Amqp => {
-            let config = AmqpConfig {
-                request_queue,
-                ..amqp_config(&broker.urls, reply_to, broker.tls_ca.as_deref())?
-            };
-            let transport = AmqpTransport::connect(config)
-                .await
-                .map_err(|error| error.to_string())?;
-            Ok(Transport::new(transport))
+#[async_trait]
+impl CliTransport for Amqp {
+    fn name(&self) -> &'static str {
+        "amqp"
+    }
+    fn about(&self) -> &'static str {
+        "RabbitMQ (AMQP 0-9-1)"
+    }
+    fn takes_queue_flags(&self) -> bool {
+        true
+    }
+
+    async fn connect(&self, flags: &Flags<'_>) -> Result<Transport, String> {
+        let transport = AmqpTransport::connect(Self::config(flags)?).await;
+        transport.map(Transport::new).map_err(text)
+    }
+
+    async fn declare_queue(
+        &self,
+        flags: &Flags<'_>,
+        queue: &str,
+    ) -> Result<Box<dyn QueueAdmin>, String> {
+        let admin = AmqpTransport::connect(Self::config(flags)?)
+            .await
+            .map_err(text)?;
+        admin.declare_request_queue(queue).await.map_err(text)?;
+        Ok(Box::new(admin))
+    }
+
+    fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
+        // A cluster's list may name later nodes by host:port alone: full URLs first.
+        let nodes = fibrpc_amqp::parse_addresses(&urls.amqp_url)
+            .map(|nodes| nodes.join(","))
+            .unwrap_or_else(|_| urls.amqp_url.clone());
+        // Erlang's `beam.smp` running `rabbit`.
+        Some((nodes, BrokerName::new("beam.smp", Some("rabbit"))))
+    }
+
+    fn baseline_label(&self) -> &'static str {
+        "baseline (bare lapin)"
+    }
+
+    async fn bare_echo(
+        &self,
+        urls: &BrokerUrls,
+        queue: &str,
+        prefetch: u16,
+    ) -> Result<Box<dyn BareEcho>, String> {
+        let echo = fibrpc_amqp::baseline::BareEcho::start(&urls.amqp_url, queue, prefetch).await;
+        echo.map(|echo| Box::new(echo) as Box<dyn BareEcho>)
+            .map_err(|error| format!("bare AMQP echo: {error}"))
+    }
+
+    async fn bare_client(
+        &self,
+        urls: &BrokerUrls,
+        queue: &str,
+        max_in_flight: usize,
+    ) -> Result<Arc<dyn BareCall>, String> {
+        let client =
+            fibrpc_amqp::baseline::BareClient::connect(&urls.amqp_url, queue, max_in_flight);
+        client
+            .await
+            .map(|client| Arc::new(client) as Arc<dyn BareCall>)
+            .map_err(|error| format!("bare client: {error}"))
+    }
+
+    /// Declared as fibrpc's (same kind and arguments) before the echo servers use it.
+    async fn declare_bare_queue(
+        &self,
+        flags: &Flags<'_>,
+        queue: &str,
+    ) -> Result<Option<Box<dyn QueueAdmin>>, String> {
+        self.declare_queue(flags, queue).await.map(Some)
+    }
+}
+
+#[async_trait]
+impl QueueAdmin for AmqpTransport {
+    async fn delete(&self, queue: &str) -> Result<(), String> {
+        self.delete_queue(queue).await.map_err(text)
+    }
+}
+
+#[async_trait]
+impl BareEcho for fibrpc_amqp::baseline::BareEcho {
+    fn echoed(&self) -> u64 {
+        self.echoed()
+    }
+    async fn ended(&mut self) {
+        self.ended().await;
+    }
+    async fn stop(self: Box<Self>) {
+        (*self).stop().await;
+    }
+}
+
+#[async_trait]
+impl BareCall for fibrpc_amqp::baseline::BareClient {
+    async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.call(body).await
+    }
+}
+
+/// NATS with JetStream, through `fibrpc-nats`.
+struct Nats;
+
+impl Nats {
+    fn config(urls: &BrokerUrls) -> NatsConfig {
+        NatsConfig {
+            url: urls.nats_url.clone(),
+            ..NatsConfig::default()
         }
-        TransportKind::Nats => {
-            let transport = NatsTransport::connect(nats_config(&broker.urls))
-                .await
-                .map_err(|error| error.to_string())?;
-            Ok(Transport::new(transport))
-        }
     }
 }
 
-/// The AMQP settings the flags give.
-pub fn amqp_config(
-    urls: &BrokerUrls,
-    reply_to: ReplyToMode,
-    tls_ca: Option<&Path>,
-) -> Result<AmqpConfig, String> {
-    let tls_ca_pem = match tls_ca {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|error| format!("cannot read the CA file {}: {error}", path.display()))?,
-        ),
-        None => None,
-    };
-    Ok(AmqpConfig {
-        url: urls.amqp_url.clone(),
-        shuffle_addresses: urls.amqp_shuffle,
-        reply_queue: match reply_to {
-            ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
-            ReplyToMode::Direct => ReplyQueueMode::Direct,
-        },
-        tls_ca_pem,
-        connection_name: Some(format!("fibrpc {}", std::process::id())),
-        ..AmqpConfig::default()
-    })
-}
+#[async_trait]
+impl CliTransport for Nats {
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+    fn about(&self) -> &'static str {
+        "NATS with JetStream"
+    }
 
-pub fn nats_config(urls: &BrokerUrls) -> NatsConfig {
-    NatsConfig {
-        url: urls.nats_url.clone(),
-        ..NatsConfig::default()
+    async fn connect(&self, flags: &Flags<'_>) -> Result<Transport, String> {
+        let transport = NatsTransport::connect(Self::config(flags.urls)).await;
+        transport.map(Transport::new).map_err(text)
+    }
+
+    async fn declare_queue(
+        &self,
+        flags: &Flags<'_>,
+        queue: &str,
+    ) -> Result<Box<dyn QueueAdmin>, String> {
+        let admin = NatsTransport::connect(Self::config(flags.urls))
+            .await
+            .map_err(text)?;
+        admin.declare_request_queue(queue).await.map_err(text)?;
+        Ok(Box::new(admin))
+    }
+
+    fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
+        Some((urls.nats_url.clone(), BrokerName::new("nats-server", None)))
+    }
+
+    fn baseline_label(&self) -> &'static str {
+        "baseline (bare async-nats)"
+    }
+
+    async fn bare_echo(
+        &self,
+        urls: &BrokerUrls,
+        queue: &str,
+        _prefetch: u16,
+    ) -> Result<Box<dyn BareEcho>, String> {
+        let echo = fibrpc_nats::baseline::BareNatsEcho::start(&urls.nats_url, queue).await;
+        echo.map(|echo| Box::new(echo) as Box<dyn BareEcho>)
+            .map_err(|error| format!("bare NATS echo: {error}"))
+    }
+
+    async fn bare_client(
+        &self,
+        urls: &BrokerUrls,
+        queue: &str,
+        _max_in_flight: usize,
+    ) -> Result<Arc<dyn BareCall>, String> {
+        let client = fibrpc_nats::baseline::BareNatsClient::connect(&urls.nats_url, queue);
+        client
+            .await
+            .map(|client| Arc::new(client) as Arc<dyn BareCall>)
+            .map_err(|error| format!("bare client: {error}"))
     }
 }
 
-/// A broker connection that can also make and remove request queues, as `fibrpc bench` does
-/// for the queue of its run.
-pub trait AdminTransport: RequestTransport + ReplyTransport + Clone + Sized + 'static {
-    type Config: Clone + Send;
-
-    fn open(config: Self::Config) -> impl Future<Output = Result<Self, TransportError>> + Send;
-    fn declare(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
-    fn delete(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
-}
-
-impl AdminTransport for AmqpTransport {
-    type Config = AmqpConfig;
-
-    fn open(config: AmqpConfig) -> impl Future<Output = Result<Self, TransportError>> + Send {
-        AmqpTransport::connect(config)
-    }
-    fn declare(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send {
-        self.declare_request_queue(queue)
-    }
-    fn delete(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send {
-        self.delete_queue(queue)
+#[async_trait]
+impl QueueAdmin for NatsTransport {
+    async fn delete(&self, queue: &str) -> Result<(), String> {
+        self.delete_queue(queue).await.map_err(text)
     }
 }
 
-impl AdminTransport for NatsTransport {
-    type Config = NatsConfig;
+#[async_trait]
+impl BareEcho for fibrpc_nats::baseline::BareNatsEcho {
+    fn echoed(&self) -> u64 {
+        self.echoed()
+    }
+    async fn ended(&mut self) {
+        self.ended().await;
+    }
+    async fn stop(self: Box<Self>) {
+        (*self).stop();
+    }
+}
 
-    fn open(config: NatsConfig) -> impl Future<Output = Result<Self, TransportError>> + Send {
-        NatsTransport::connect(config)
+#[async_trait]
+impl BareCall for fibrpc_nats::baseline::BareNatsClient {
+    async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.call(body).await
     }
-    fn declare(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send {
-        self.declare_request_queue(queue)
+}
+
+/// The in-memory broker of `fibrpc-in-memory`: one per process, shared by every connection.
+struct Memory;
+
+static MEMORY_BROKER: LazyLock<InMemoryBroker> = LazyLock::new(InMemoryBroker::new);
+
+#[async_trait]
+impl CliTransport for Memory {
+    fn name(&self) -> &'static str {
+        "memory"
     }
-    fn delete(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send {
-        self.delete_queue(queue)
+    fn about(&self) -> &'static str {
+        "fibrpc's in-memory broker, inside this process"
+    }
+    fn in_process(&self) -> bool {
+        true
+    }
+
+    async fn connect(&self, _flags: &Flags<'_>) -> Result<Transport, String> {
+        Ok(Transport::new(MEMORY_BROKER.connect()))
+    }
+
+    async fn declare_queue(
+        &self,
+        _flags: &Flags<'_>,
+        queue: &str,
+    ) -> Result<Box<dyn QueueAdmin>, String> {
+        MEMORY_BROKER.declare_queue(queue);
+        Ok(Box::new(MEMORY_BROKER.clone()))
+    }
+}
+
+#[async_trait]
+impl QueueAdmin for InMemoryBroker {
+    async fn delete(&self, queue: &str) -> Result<(), String> {
+        self.delete_queue(queue);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_distinct_and_the_in_process_ones_are_not_for_serving() {
+        let names: std::collections::BTreeSet<_> = TRANSPORTS.iter().map(|t| t.name()).collect();
+        assert_eq!(names.len(), TRANSPORTS.len());
+        assert_eq!(named("nats").name(), "nats");
+        assert!(!TRANSPORTS[0].in_process(), "the default must be a broker");
+        let flags = RequestQueueArgs {
+            durable: true,
+            ..RequestQueueArgs::default()
+        };
+        assert!(check_queue_flags(&Amqp, &flags).is_ok());
+        let refused = check_queue_flags(&Nats, &flags).unwrap_err();
+        assert!(
+            refused.contains("--durable") && refused.contains("amqp"),
+            "{refused}"
+        );
     }
 }

@@ -208,7 +208,7 @@ fn bad_queue_flags_are_one_line_errors_before_connecting() {
         ),
         (
             &["--transport", "nats", "--queue-type", "quorum", "--durable"],
-            "--queue-type, --durable apply to RabbitMQ queues only",
+            "--queue-type, --durable apply only to --transport amqp",
         ),
     ];
     for (flags, expected) in cases {

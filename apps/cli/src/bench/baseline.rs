@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use fibrpc_amqp::AmqpTransport;
 use tokio::sync::mpsc;
 
 use super::caller::{Caller, MemoryRequest};
@@ -13,19 +12,17 @@ use super::discover;
 use super::process::ServerProcess;
 use super::settings::{Placement, Settings};
 use super::side::Side;
-use crate::args::TransportKind;
-use crate::bare::{BareCaller, BareServer};
-use crate::transport::{self, AdminTransport};
+use crate::transport::CliTransport;
 
 /// Sets up the baseline side; on failure, what was set up is undone.
 pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<Side, String> {
     let mut side = Side::new("baseline", brokers);
-    let outcome = match settings.broker() {
-        None => {
-            memory(settings, &mut side);
-            Ok(())
-        }
-        Some(broker) => on_broker(settings, broker, &mut side).await,
+    let transport = settings.args.transport;
+    let outcome = if transport.in_process() {
+        memory(settings, &mut side);
+        Ok(())
+    } else {
+        on_broker(settings, &*transport, &mut side).await
     };
     match outcome {
         Ok(()) => Ok(side),
@@ -61,7 +58,7 @@ fn memory(settings: &Settings<'_>, side: &mut Side) {
 
 async fn on_broker(
     settings: &Settings<'_>,
-    broker: TransportKind,
+    transport: &dyn CliTransport,
     side: &mut Side,
 ) -> Result<(), String> {
     let args = settings.args;
@@ -71,25 +68,12 @@ async fn on_broker(
             .ok_or("--servers 0 --baseline needs --baseline-queue")?,
         _ => {
             let queue = format!("fibrpc.bench.bare.{}", uuid::Uuid::new_v4().simple());
-            if broker == TransportKind::Amqp {
-                // Declared here as fibrpc's (same kind and arguments), before the echo servers
-                // use it; it outlives them unless deleted. (A core NATS subject leaves nothing.)
-                let config =
-                    transport::amqp_server_config(&args.urls, args.reply_to, &args.request_queue)?;
-                let admin = AmqpTransport::open(config)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                admin
-                    .declare(&queue)
-                    .await
-                    .map_err(|error| error.to_string())?;
+            // Declared, where the echo needs that, before the echo servers use it; it
+            // outlives them unless deleted.
+            let flags = settings.flags();
+            if let Some(admin) = transport.declare_bare_queue(&flags, &queue).await? {
                 let doomed = queue.clone();
-                side.on_close(async move {
-                    admin
-                        .delete(&doomed)
-                        .await
-                        .map_err(|error| error.to_string())
-                });
+                side.on_close(async move { admin.delete(&doomed).await });
             }
             queue
         }
@@ -97,8 +81,9 @@ async fn on_broker(
     match &settings.placement {
         Placement::InProcess => {
             for _ in 0..args.servers {
-                let server =
-                    BareServer::start(broker, &args.urls, &queue, settings.prefetch).await?;
+                let server = transport
+                    .bare_echo(&args.urls, &queue, settings.prefetch)
+                    .await?;
                 side.watch.servers_in_client = true;
                 side.on_close(async move {
                     server.stop().await;
@@ -110,7 +95,7 @@ async fn on_broker(
             let echo_args: Vec<String> = [
                 "bare-echo",
                 "--transport",
-                args.transport.name(),
+                transport.name(),
                 "--queue",
                 &queue,
                 "--prefetch",
@@ -131,8 +116,9 @@ async fn on_broker(
     // The reply must be the request's body: a few bytes, as fibrpc's request and reply are.
     let body: Arc<[u8]> = args.n.to_string().into_bytes().into();
     for _ in 0..args.clients {
-        let client =
-            BareCaller::connect(broker, &args.urls, &queue, settings.most_in_flight()).await?;
+        let client = transport
+            .bare_client(&args.urls, &queue, settings.most_in_flight())
+            .await?;
         side.callers.push(Caller::Bare {
             client,
             body: body.clone(),

@@ -8,7 +8,7 @@ use fibrpc_ports::TransportError;
 use fibrpc_rpc::{CallError, Fib, RpcClient};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::bare::BareCaller;
+use crate::transport::BareCall;
 
 /// A request to the in-process bare echo task and the way back.
 pub(crate) type MemoryRequest = (Vec<u8>, oneshot::Sender<Vec<u8>>);
@@ -22,7 +22,10 @@ pub(crate) enum Caller {
         expected: Arc<BigNumber>,
     },
     /// A bare client over a broker; the reply must be the request's body.
-    Bare { client: BareCaller, body: Arc<[u8]> },
+    Bare {
+        client: Arc<dyn BareCall>,
+        body: Arc<[u8]>,
+    },
     /// A tokio channel to an echo task and a oneshot back: the least a request/reply can cost
     /// in one process.
     Memory {

@@ -8,21 +8,20 @@ use super::plot;
 use super::report::Measured;
 use super::results::{Report, Run};
 use super::settings::{Placement, Settings};
-use crate::args::BenchTransport;
 
 /// What the baseline is, for labels.
-fn baseline_name(transport: BenchTransport) -> &'static str {
-    match transport {
-        BenchTransport::Memory => "baseline (channel echo)",
-        BenchTransport::Amqp => "baseline (bare lapin)",
-        BenchTransport::Nats => "baseline (bare async-nats)",
+fn baseline_name(settings: &Settings<'_>) -> &'static str {
+    if settings.args.transport.in_process() {
+        "baseline (channel echo)"
+    } else {
+        settings.args.transport.baseline_label()
     }
 }
 
 /// One level: the latency percentiles of all its rounds; a sweep: median throughput per level.
 pub(crate) fn draw(settings: &Settings<'_>, report: &Report, path: &Path) -> Result<(), String> {
     let args = settings.args;
-    let bare = baseline_name(args.transport);
+    let bare = baseline_name(settings);
     let servers = match settings.placement {
         Placement::InProcess => "servers in-process",
         Placement::Processes => "servers in their own processes",

@@ -34,23 +34,25 @@ pub(crate) fn brokers(urls: &str, name_hint: BrokerName) -> Vec<u32> {
     }
 }
 
-/// How a broker's process is recognised by its command line.
+/// How a broker's process is recognised by its command line: the program's name, and a word
+/// one of its arguments contains (RabbitMQ is Erlang's `beam.smp` running `rabbit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BrokerName {
-    /// RabbitMQ: Erlang's `beam.smp` running `rabbit`.
-    RabbitMq,
-    Nats,
+pub(crate) struct BrokerName {
+    program: &'static str,
+    argument: Option<&'static str>,
 }
 
 impl BrokerName {
+    pub(crate) const fn new(program: &'static str, argument: Option<&'static str>) -> Self {
+        Self { program, argument }
+    }
+
     fn matches(self, args: &[String]) -> bool {
         let program = args.first().map(String::as_str).unwrap_or("");
-        match self {
-            BrokerName::RabbitMq => {
-                program.ends_with("beam.smp") && args.iter().any(|arg| arg.contains("rabbit"))
-            }
-            BrokerName::Nats => program.ends_with("nats-server"),
-        }
+        program.ends_with(self.program)
+            && self
+                .argument
+                .is_none_or(|word| args.iter().any(|arg| arg.contains(word)))
     }
 }
 
@@ -208,10 +210,10 @@ mod tests {
         ));
         assert!(names_queue(&args("fibrpc bare-echo --queue=q1"), "q1"));
         assert!(!names_queue(&args("fibrpc serve --queue q10"), "q1"));
-        assert!(
-            BrokerName::RabbitMq.matches(&args("/usr/lib/erlang/bin/beam.smp -- -s rabbit boot"))
-        );
-        assert!(!BrokerName::RabbitMq.matches(&args("/usr/bin/beam.smp -s other")));
-        assert!(BrokerName::Nats.matches(&args("/usr/sbin/nats-server -p 4222")));
+        let rabbit = BrokerName::new("beam.smp", Some("rabbit"));
+        assert!(rabbit.matches(&args("/usr/lib/erlang/bin/beam.smp -- -s rabbit boot")));
+        assert!(!rabbit.matches(&args("/usr/bin/beam.smp -s other")));
+        let nats = BrokerName::new("nats-server", None);
+        assert!(nats.matches(&args("/usr/sbin/nats-server -p 4222")));
     }
 }

@@ -3,9 +3,6 @@
 
 use std::sync::Arc;
 
-use fibrpc_amqp::AmqpTransport;
-use fibrpc_in_memory::InMemoryBroker;
-use fibrpc_nats::NatsTransport;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
 
@@ -14,26 +11,11 @@ use super::discover;
 use super::process::ServerProcess;
 use super::settings::{Placement, Settings};
 use super::side::Side;
-use crate::args::BenchTransport;
-use crate::transport::{self, AdminTransport};
 
 /// Sets up the fibrpc side; on failure, what was set up is undone.
 pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<Side, String> {
     let mut side = Side::new("fibrpc", brokers);
-    let outcome = match settings.args.transport {
-        BenchTransport::Memory => memory(settings, &mut side).await,
-        BenchTransport::Amqp => {
-            let args = settings.args;
-            let config =
-                transport::amqp_server_config(&args.urls, args.reply_to, &args.request_queue)?;
-            on_broker::<AmqpTransport>(settings, config, &mut side).await
-        }
-        BenchTransport::Nats => {
-            let config = transport::nats_config(&settings.args.urls);
-            on_broker::<NatsTransport>(settings, config, &mut side).await
-        }
-    };
-    match outcome {
+    match set_up(settings, &mut side).await {
         Ok(()) => Ok(side),
         Err(error) => {
             let _ = side.close().await;
@@ -46,35 +28,19 @@ fn fresh_queue() -> String {
     format!("fibrpc.bench.{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn memory(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> {
-    let broker = InMemoryBroker::new();
-    let queue = settings.args.queue.clone().unwrap_or_else(fresh_queue);
-    broker.declare_queue(&queue);
-    for _ in 0..settings.args.servers {
-        serve_in_process(settings, Arc::new(broker.connect()), &queue, side);
-    }
-    for _ in 0..settings.args.clients {
-        add_client(settings, Arc::new(broker.connect()), &queue, side).await?;
-    }
-    Ok(())
-}
-
-async fn on_broker<T: AdminTransport>(
-    settings: &Settings<'_>,
-    config: T::Config,
-    side: &mut Side,
-) -> Result<(), String> {
+async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> {
     let args = settings.args;
+    let transport = args.transport;
+    let flags = settings.flags();
     let queue = match &settings.placement {
         Placement::External { queue, .. } => queue.clone(),
         _ => {
             let queue = args.queue.clone().unwrap_or_else(fresh_queue);
-            let admin = T::open(config.clone()).await.map_err(|e| e.to_string())?;
-            admin.declare(&queue).await.map_err(|e| e.to_string())?;
+            let admin = transport.declare_queue(&flags, &queue).await?;
             // A queue named on the command line belongs to someone else: leave it.
             if args.queue.is_none() {
                 let queue = queue.clone();
-                side.on_close(async move { admin.delete(&queue).await.map_err(|e| e.to_string()) });
+                side.on_close(async move { admin.delete(&queue).await });
             }
             queue
         }
@@ -82,8 +48,8 @@ async fn on_broker<T: AdminTransport>(
     match &settings.placement {
         Placement::InProcess => {
             for _ in 0..args.servers {
-                let transport = T::open(config.clone()).await.map_err(|e| e.to_string())?;
-                serve_in_process(settings, Arc::new(transport), &queue, side);
+                let connection = transport.connect(&flags).await?;
+                serve_in_process(settings, connection.replies, &queue, side);
             }
         }
         Placement::Processes => {
@@ -97,8 +63,8 @@ async fn on_broker<T: AdminTransport>(
         Placement::External { .. } => side.watch.servers = discover::serving(&queue),
     }
     for _ in 0..args.clients {
-        let transport = T::open(config.clone()).await.map_err(|e| e.to_string())?;
-        add_client(settings, Arc::new(transport), &queue, side).await?;
+        let connection = transport.connect(&flags).await?;
+        add_client(settings, connection.requests, &queue, side).await?;
     }
     Ok(())
 }

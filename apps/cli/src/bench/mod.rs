@@ -25,9 +25,9 @@ mod results;
 mod settings;
 mod side;
 
-use crate::args::{BenchArgs, BenchTransport};
+use crate::args::BenchArgs;
 
-use self::discover::BrokerName;
+pub(crate) use self::discover::BrokerName;
 use self::report::Ratios;
 use self::results::{Level, Report, Run};
 use self::settings::Settings;
@@ -38,16 +38,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         return domain::run(&args);
     }
     let settings = Settings::new(&args)?;
-    let brokers = match args.transport {
-        BenchTransport::Memory => Vec::new(),
-        BenchTransport::Amqp => {
-            // A cluster's list may name later nodes by host:port alone: full URLs first.
-            let nodes = fibrpc_amqp::parse_addresses(&args.urls.amqp_url)
-                .map(|nodes| nodes.join(","))
-                .unwrap_or_else(|_| args.urls.amqp_url.clone());
-            discover::brokers(&nodes, BrokerName::RabbitMq)
-        }
-        BenchTransport::Nats => discover::brokers(&args.urls.nats_url, BrokerName::Nats),
+    let brokers = match args.transport.broker_process(&args.urls) {
+        Some((addresses, name)) => discover::brokers(&addresses, name),
+        None => Vec::new(),
     };
     print_header(&settings, &brokers);
     let baseline = match args.baseline {
@@ -102,7 +95,7 @@ fn print_header(settings: &Settings<'_>, brokers: &[u32]) {
         settings.prefetch,
         args.n
     );
-    if args.transport != BenchTransport::Memory && brokers.is_empty() {
+    if !args.transport.in_process() && brokers.is_empty() {
         println!("(the broker's process is not visible here: its CPU is not counted)");
     }
 }

@@ -1,7 +1,8 @@
 //! The flags checked and completed: what a run could only fail or hang with is refused before
 //! anything starts.
 
-use crate::args::{BenchArgs, BenchTransport, TransportKind};
+use crate::args::BenchArgs;
+use crate::transport::{self, Flags};
 
 /// Where the servers run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,13 +51,7 @@ impl<'a> Settings<'a> {
         if args.calls == 0 {
             return Err("--calls must be at least 1".to_owned());
         }
-        let queue_flags = args.request_queue.given();
-        if args.transport != BenchTransport::Amqp && !queue_flags.is_empty() {
-            return Err(format!(
-                "{} apply to RabbitMQ queues only (--transport amqp)",
-                queue_flags.join(", ")
-            ));
-        }
+        transport::check_queue_flags(&*args.transport, &args.request_queue)?;
         let placement = placement(args)?;
         let largest = args.concurrency.iter().copied().max().unwrap_or(1);
         // Fewer requests handed to a server than calls in flight would measure the prefetch.
@@ -79,12 +74,13 @@ impl<'a> Settings<'a> {
         })
     }
 
-    /// The broker, for adapters that take one; None for the in-memory transport.
-    pub(crate) fn broker(&self) -> Option<TransportKind> {
-        match self.args.transport {
-            BenchTransport::Memory => None,
-            BenchTransport::Amqp => Some(TransportKind::Amqp),
-            BenchTransport::Nats => Some(TransportKind::Nats),
+    /// How the bench's connections are made: as a server's, which may declare the queue.
+    pub(crate) fn flags(&self) -> Flags<'_> {
+        Flags {
+            urls: &self.args.urls,
+            tls_ca: None,
+            reply_to: self.args.reply_to,
+            request_queue: Some(&self.args.request_queue),
         }
     }
 
@@ -95,12 +91,12 @@ impl<'a> Settings<'a> {
 }
 
 fn placement(args: &BenchArgs) -> Result<Placement, String> {
-    let memory = args.transport == BenchTransport::Memory;
+    let memory = args.transport.in_process();
     if args.servers == 0 {
         if memory {
             // The in-memory broker lives in this process: no server elsewhere can reach it,
             // and every call would wait out its timeout.
-            return Err("--servers 0 measures servers elsewhere, which the in-process memory transport cannot have".to_owned());
+            return Err(format!("--servers 0 measures servers elsewhere, which the in-process {} transport cannot have", args.transport.name()));
         }
         if args.server_process {
             return Err("--server-process starts the servers; --servers 0 measures servers started elsewhere: choose one".to_owned());
@@ -125,10 +121,10 @@ fn placement(args: &BenchArgs) -> Result<Placement, String> {
     }
     if args.server_process {
         if memory {
-            return Err(
-                "--server-process needs a broker: the memory transport lives in one process"
-                    .to_owned(),
-            );
+            return Err(format!(
+                "--server-process needs a broker: the {} transport lives in one process",
+                args.transport.name()
+            ));
         }
         return Ok(Placement::Processes);
     }
