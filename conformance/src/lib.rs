@@ -17,6 +17,7 @@ pub mod contract;
 pub mod protocol;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
@@ -41,6 +42,11 @@ impl Connection {
 }
 
 /// What the kit needs from an adapter under test.
+///
+/// The factory expression given to the macros is evaluated again in a child process by the
+/// process-death check (the test binary runs itself with one test selected), so it MUST build
+/// the same factory there: take its configuration from the environment, as the workspace's
+/// factories do (`AMQP_URL`, `NATS_URL`).
 #[async_trait]
 pub trait TransportFactory: Send + Sync + 'static {
     /// Opens a new connection to the broker under test.
@@ -52,11 +58,22 @@ pub trait TransportFactory: Send + Sync + 'static {
     /// Removes the queue `name` and what is in it; the kit calls it to clean up.
     async fn delete_queue(&self, name: &str);
 
-    /// Severs every connection this factory opened, as a broker restart would. Returns false
-    /// when the adapter cannot do that, and the scenarios that need it are skipped.
+    /// Severs every connection this factory opened through [`connect`](Self::connect), as a
+    /// broker restart would. Returns false when the adapter cannot do that, and the scenarios
+    /// that need it are skipped. The connection the factory declares and deletes queues on
+    /// MUST survive it (keep it apart from those it severs, or reconnect it): the kit declares
+    /// the queue again right after.
     async fn sever_connections(&self) -> bool {
         false
     }
+
+    /// The longest a request held by a consumer that died without a word (its process
+    /// killed: no `Drop` runs, no NAK is sent) may take to reach another consumer: the
+    /// broker's acknowledgement timeout (JetStream's ack wait, a Redis Streams claim's idle
+    /// time), or the time it takes to see a closed connection. The process-death check allows
+    /// this plus [`contract::SLACK`]; the hold check holds a request twice this long (at
+    /// least [`contract::QUIET`]), so keep it short in a test factory: a few seconds.
+    fn redelivery_timeout(&self) -> Duration;
 
     /// Why the broker cannot give `guarantee`, if it cannot; the checks that need it are
     /// skipped with that reason printed.
@@ -84,4 +101,11 @@ pub enum Guarantee {
     NoSuchQueueOnRequest,
     /// `send_reply` to an address that does not exist fails with `NoSuchQueue`.
     NoSuchQueueOnReply,
+    /// The requests held by a consumer whose process is killed (no `Drop` runs) reach
+    /// another consumer within [`TransportFactory::redelivery_timeout`]. An in-process
+    /// broker dies with the process: it lacks this.
+    RedeliveryAfterProcessDeath,
+    /// A request held by a live consumer for longer than
+    /// [`TransportFactory::redelivery_timeout`] is not delivered to another consumer.
+    HeldRequestsStayHeld,
 }

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use async_trait::async_trait;
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
 use fibrpc_conformance::{Connection, TransportFactory};
@@ -74,5 +76,13 @@ impl TransportFactory for AmqpFactory {
         rabbitmq::sever_connections_named(name)
             .await
             .is_ok_and(|closed| closed > 0)
+    }
+
+    /// RabbitMQ requeues a consumer's unacknowledged requests as soon as its connection
+    /// closes, which the kernel does when the process dies. It never redelivers to another
+    /// while the consumer's channel lives (its `consumer_timeout`, 30 min by default, closes
+    /// the channel instead), so the hold check passes for any length.
+    fn redelivery_timeout(&self) -> Duration {
+        Duration::from_secs(1)
     }
 }

@@ -1,5 +1,7 @@
+use std::time::Duration;
+
 use async_trait::async_trait;
-use fibrpc_conformance::{Connection, TransportFactory};
+use fibrpc_conformance::{Connection, Guarantee, TransportFactory};
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_ports::TransportError;
 
@@ -27,5 +29,19 @@ impl TransportFactory for MemoryFactory {
     async fn sever_connections(&self) -> bool {
         self.broker.disconnect_all();
         true
+    }
+
+    /// Nothing is redelivered by a timer: a request dropped unsettled goes back at once.
+    fn redelivery_timeout(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn lacks(&self, guarantee: Guarantee) -> Option<&'static str> {
+        match guarantee {
+            Guarantee::RedeliveryAfterProcessDeath => Some(
+                "the in-memory broker lives in the test process: another process cannot reach                  it, and it dies with the consumer's process",
+            ),
+            _ => None,
+        }
     }
 }

@@ -1,9 +1,13 @@
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use fibrpc_conformance::{Connection, Guarantee, TransportFactory};
 use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::TransportError;
+
+/// The ack wait of the request consumers the tests create.
+const ACK_WAIT: Duration = Duration::from_secs(2);
 
 /// The local NATS server (JetStream on) under test.
 pub struct NatsFactory {
@@ -19,6 +23,8 @@ impl NatsFactory {
     pub async fn new_or_skip() -> Option<Self> {
         let config = NatsConfig {
             url: std::env::var("NATS_URL").unwrap_or_else(|_| NatsConfig::default().url),
+            // Short, so that the checks that wait it out take seconds.
+            ack_wait: ACK_WAIT,
             ..NatsConfig::default()
         };
         match NatsTransport::connect(config.clone()).await {
@@ -78,6 +84,12 @@ impl TransportFactory for NatsFactory {
             severed &= transport.force_reconnect().await.is_ok();
         }
         severed
+    }
+
+    /// A killed server's requests come back after the consumer's ack wait; a live one keeps
+    /// what it holds from it with progress acknowledgements.
+    fn redelivery_timeout(&self) -> Duration {
+        ACK_WAIT
     }
 
     /// Expiry holds although nats-server 2.9 has no per-message TTL: the adapter's request

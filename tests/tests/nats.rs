@@ -34,6 +34,7 @@ mod nats {
         let config = NatsConfig {
             url: "nats://fibrpc:hunter2@127.0.0.1:1".to_owned(),
             connect_timeout: Duration::from_secs(3),
+            ..NatsConfig::default()
         };
         let started = Instant::now();
         let outcome = tokio::time::timeout(LIMIT, NatsTransport::connect(config))

@@ -12,7 +12,10 @@
 //! - Settling: `ack` is a JetStream ack (confirmed by the server), `reject(true)` a NAK
 //!   (redelivered at once), `reject(false)` a TERM (never redelivered; a work-queue stream
 //!   drops it). A request dropped unsettled is NAKed from `Drop`, so that it comes back at once
-//!   rather than after the consumer's ack wait.
+//!   rather than after the consumer's ack wait ([`NatsConfig::ack_wait`], after which the
+//!   requests of a server killed outright come back). While held, a request is kept from the
+//!   ack wait by progress acknowledgements, so that a slow handler's request does not go to a
+//!   second server.
 //! - A reply address is a core NATS inbox subscription; replies are published to it and
 //!   flushed. Core NATS cannot tell whether anyone listens, so a reply to a vanished client is
 //!   not reported as `NoSuchQueue`.
@@ -52,6 +55,11 @@ pub struct NatsConfig {
     pub url: String,
     /// How long `connect` waits for the server before it reports it unreachable.
     pub connect_timeout: Duration,
+    /// JetStream's ack wait for the request consumers this connection creates: how long
+    /// after a server dies without a word (killed: no NAK) its requests go to another. A
+    /// live server holding a request keeps it however long it takes (it sends progress
+    /// acknowledgements). An existing consumer keeps the ack wait it was created with.
+    pub ack_wait: Duration,
 }
 
 impl Default for NatsConfig {
@@ -59,6 +67,7 @@ impl Default for NatsConfig {
         Self {
             url: "nats://127.0.0.1:4222".to_owned(),
             connect_timeout: Duration::from_secs(5),
+            ack_wait: Duration::from_secs(5),
         }
     }
 }
@@ -71,6 +80,7 @@ pub struct NatsTransport {
     jetstream: jetstream::Context,
     /// Bumped at every disconnection; inboxes and streams watch it to end themselves.
     disconnections: watch::Receiver<u64>,
+    ack_wait: Duration,
 }
 
 impl NatsTransport {
@@ -112,6 +122,7 @@ impl NatsTransport {
             jetstream: jetstream::new(client.clone()),
             client,
             disconnections,
+            ack_wait: config.ack_wait,
         })
     }
 

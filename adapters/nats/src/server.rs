@@ -8,7 +8,8 @@ use async_nats::jetstream::stream::{Config as StreamConfig, RetentionPolicy};
 use async_nats::jetstream::{self, AckKind};
 use async_trait::async_trait;
 use fibrpc_ports::{
-    Envelope, IncomingRequest, ReplyTransport, RequestStream, Settle, TransportError,
+    spawn_from_drop, Envelope, IncomingRequest, ReplyTransport, RequestStream, Settle,
+    TransportError,
 };
 use tokio::sync::watch;
 
@@ -19,13 +20,6 @@ use crate::{errors, names, NatsTransport};
 /// How long a stopped consumer waits for a message its outstanding pull request may still
 /// bring.
 const DRAIN_LIMIT: Duration = Duration::from_millis(200);
-
-/// How long JetStream waits for an acknowledgement before delivering again. A request whose
-/// server died without a word (killed: no NAK from `Drop`), or one pulled just as its server
-/// stopped, comes back after this, so it is short. The price: a request held longer than this
-/// is delivered to another server too (at-least-once allows it; the first reply wins). Servers
-/// answer within milliseconds, n being bounded, well below it.
-const ACK_WAIT: Duration = Duration::from_secs(5);
 
 /// Creates the stream that captures `queue`'s subject, if it does not exist.
 pub(crate) async fn declare_stream(
@@ -45,10 +39,15 @@ pub(crate) async fn declare_stream(
 
 /// The stream and its one durable consumer, shared by every server of `queue`. The first
 /// server to create the consumer sets its limit on unacknowledged requests.
+///
+/// The ack wait: a request whose server died without a word (killed: no NAK from `Drop`),
+/// or one pulled just as its server stopped, comes back after it, so it is short. A live
+/// server keeps what it holds from it with progress acknowledgements (see `NatsSettle`).
 pub(crate) async fn declare(
     jetstream: &jetstream::Context,
     queue: &str,
     prefetch: u16,
+    ack_wait: Duration,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>, TransportError> {
     let name = names::stream_name(queue);
     let stream = declare_stream(jetstream, queue).await?;
@@ -58,7 +57,7 @@ pub(crate) async fn declare(
             pull::Config {
                 durable_name: Some(name.clone()),
                 ack_policy: AckPolicy::Explicit,
-                ack_wait: ACK_WAIT,
+                ack_wait,
                 max_ack_pending: if prefetch == 0 {
                     -1
                 } else {
@@ -78,7 +77,7 @@ impl ReplyTransport for NatsTransport {
         queue: &str,
         prefetch: u16,
     ) -> Result<Box<dyn RequestStream>, TransportError> {
-        let consumer = declare(&self.jetstream, queue, prefetch).await?;
+        let consumer = declare(&self.jetstream, queue, prefetch, self.ack_wait).await?;
         let mut disconnections = self.disconnections.clone();
         disconnections.mark_unchanged();
         let puller = Puller::start(
@@ -92,6 +91,8 @@ impl ReplyTransport for NatsTransport {
             puller: Some(puller),
             disconnections,
             cancelled: false,
+            // The consumer's own: another server may have created it with another.
+            ack_wait: consumer.cached_info().config.ack_wait,
         }))
     }
 
@@ -114,6 +115,7 @@ struct NatsRequestStream {
     puller: Option<Puller>,
     disconnections: watch::Receiver<u64>,
     cancelled: bool,
+    ack_wait: Duration,
 }
 
 impl NatsRequestStream {
@@ -154,9 +156,7 @@ impl RequestStream for NatsRequestStream {
                 tracing::debug!("request past its deadline: dropped before handing it out");
                 continue;
             }
-            let settle = NatsSettle {
-                message: Some(message),
-            };
+            let settle = NatsSettle::new(message, self.ack_wait);
             return Ok(IncomingRequest::new(
                 envelope,
                 redelivered,
@@ -180,8 +180,9 @@ impl Drop for NatsRequestStream {
         let Some(puller) = self.puller.take() else {
             return;
         };
-        if let (true, Ok(runtime)) = (puller.outstanding(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(puller.hand_back(DRAIN_LIMIT));
+        if puller.outstanding() {
+            // Without a runtime, what the pull request brings comes back after the ack wait.
+            spawn_from_drop(puller.hand_back(DRAIN_LIMIT));
         }
     }
 }
@@ -207,12 +208,42 @@ fn delivery_info(message: &jetstream::Message) -> (Duration, bool) {
 /// leaving it to the consumer's ack wait.
 struct NatsSettle {
     message: Option<jetstream::Message>,
+    /// Sends progress acknowledgements while the request is held; stopped once it is settled
+    /// or dropped. Its death with the process is what lets the ack wait redeliver.
+    in_progress: tokio::task::AbortHandle,
+}
+
+impl NatsSettle {
+    fn new(message: jetstream::Message, ack_wait: Duration) -> Self {
+        let working = message.clone();
+        // Well inside the ack wait, so that a progress ack delayed by a busy machine still
+        // lands in time; never more often than every 100 ms.
+        let every = (ack_wait / 3).max(Duration::from_millis(100));
+        let in_progress = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                // A lost one is made up by the next; a lost connection ends the stream anyway.
+                let _ = working.ack_with(AckKind::Progress).await;
+            }
+        })
+        .abort_handle();
+        Self {
+            message: Some(message),
+            in_progress,
+        }
+    }
+
+    fn take(&mut self) -> Option<jetstream::Message> {
+        self.in_progress.abort();
+        self.message.take()
+    }
 }
 
 #[async_trait]
 impl Settle for NatsSettle {
     async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
-        let Some(message) = self.message.take() else {
+        let Some(message) = self.take() else {
             return Ok(());
         };
         // A double ack waits for the server to confirm it stored the ack: Ok means the
@@ -224,7 +255,7 @@ impl Settle for NatsSettle {
     }
 
     async fn reject(mut self: Box<Self>, requeue: bool) -> Result<(), TransportError> {
-        let Some(message) = self.message.take() else {
+        let Some(message) = self.take() else {
             return Ok(());
         };
         // NAK: deliver again now; TERM: never again (a work-queue stream drops it).
@@ -242,13 +273,11 @@ impl Settle for NatsSettle {
 
 impl Drop for NatsSettle {
     fn drop(&mut self) {
-        let (Some(message), Ok(runtime)) =
-            (self.message.take(), tokio::runtime::Handle::try_current())
-        else {
-            // Without a runtime the ack wait brings it back.
+        let Some(message) = self.take() else {
             return;
         };
-        runtime.spawn(async move {
+        // Without a runtime the ack wait brings it back.
+        spawn_from_drop(async move {
             let _ = message.ack_with(AckKind::Nak(None)).await;
         });
     }

@@ -6,8 +6,10 @@
 //! Every wait is bounded: [`LIMIT`] for what must happen, [`QUIET`] for how long to watch for
 //! what must not.
 
+mod cancelled;
 mod delivery;
 mod failures;
+mod held;
 mod routing;
 
 use std::future::Future;
@@ -15,8 +17,10 @@ use std::time::Duration;
 
 use fibrpc_ports::{Envelope, IncomingRequest, ReplyInbox, RequestStream, TransportError};
 
+pub use self::cancelled::*;
 pub use self::delivery::*;
 pub use self::failures::*;
+pub use self::held::*;
 pub use self::routing::*;
 use crate::{unique_queue, Connection, Guarantee, TransportFactory};
 
@@ -40,7 +44,20 @@ macro_rules! contract_tests {
             expired_requests_are_not_handed_out,
             missing_queues_are_reported,
             lost_connections_are_reported,
+            cancelled_waits_lose_nothing,
+            held_requests_stay_with_their_consumer,
         );
+        // Runs this test binary again, with this one test selected, as the process it kills.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn requests_of_a_killed_process_are_delivered_again() {
+            let Some(factory) = $factory else { return };
+            let test = $crate::contract::TestPath {
+                module: module_path!(),
+                name: "requests_of_a_killed_process_are_delivered_again",
+            };
+            $crate::contract::requests_of_a_killed_process_are_delivered_again(&factory, test)
+                .await;
+        }
     };
     (@each $factory:expr; $($check:ident),* $(,)?) => {
         $(
@@ -57,6 +74,9 @@ macro_rules! contract_tests {
 pub const LIMIT: Duration = Duration::from_secs(10);
 /// How long to watch for something that must not happen.
 pub const QUIET: Duration = Duration::from_millis(300);
+/// What a killed process's end and a busy machine may add to a factory's declared
+/// `redelivery_timeout`.
+pub const SLACK: Duration = Duration::from_secs(3);
 
 /// True (and the reason printed) when the factory's broker lacks `guarantee`.
 fn skipped(factory: &dyn TransportFactory, check: &str, guarantee: Guarantee) -> bool {
