@@ -67,6 +67,14 @@ pub trait TransportFactory: Send + Sync + 'static {
         false
     }
 
+    /// Puts into the request queue `queue` a message this adapter cannot read as an
+    /// `Envelope` (a field it cannot decode), as a foreign client could. Returns false when
+    /// every message the broker can hold reads as one, and the check is skipped.
+    async fn send_malformed(&self, queue: &str) -> bool {
+        let _ = queue;
+        false
+    }
+
     /// The longest a request held by a consumer that died without a word (its process
     /// killed: no `Drop` runs, no NAK is sent) may take to reach another consumer: the
     /// broker's acknowledgement timeout (JetStream's ack wait, a Redis Streams claim's idle

@@ -86,6 +86,23 @@ impl TransportFactory for NatsFactory {
         severed
     }
 
+    /// A request whose deadline header is no number, as a foreign client could publish.
+    async fn send_malformed(&self, queue: &str) -> bool {
+        let client = async_nats::connect(self.config.url.as_str())
+            .await
+            .expect("cannot connect to NATS");
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Fibrpc-Deadline-Ms", "soon");
+        // Kept until the ack is in: its client is the connection the ack comes on.
+        let jetstream = async_nats::jetstream::new(client);
+        let published = jetstream
+            .publish_with_headers(fibrpc_nats::subject(queue), headers, "malformed".into())
+            .await
+            .expect("cannot publish the malformed message");
+        published.await.expect("JetStream did not store it");
+        true
+    }
+
     /// A killed server's requests come back after the consumer's ack wait; a live one keeps
     /// what it holds from it with progress acknowledgements.
     fn redelivery_timeout(&self) -> Duration {

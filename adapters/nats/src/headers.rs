@@ -40,6 +40,19 @@ pub(crate) fn to_headers(envelope: &Envelope) -> Result<HeaderMap, TransportErro
     Ok(headers)
 }
 
+/// Why a request cannot be read as an envelope, if it cannot: a deadline header that is no
+/// number of milliseconds (a foreign client's, say). Serving it without its deadline would
+/// answer a caller that may have long stopped waiting.
+pub(crate) fn unreadable(headers: Option<&HeaderMap>) -> Option<String> {
+    let value = headers?.get(DEADLINE)?.as_str();
+    match value.parse::<u64>() {
+        Ok(_) => None,
+        Err(_) => Some(format!(
+            "{DEADLINE} is not a number of milliseconds: {value:?}"
+        )),
+    }
+}
+
 /// The envelope of a message that arrived `waited` after it was sent: the deadline is what
 /// was left when sent, less `waited`. For a JetStream request `waited` is the time since the
 /// stream stored it (so only the NATS server's and this host's clocks need agree, not the
@@ -112,6 +125,17 @@ mod tests {
         assert!(left > Duration::from_secs(5) && left <= Duration::from_secs(6));
         let expired = to_envelope(Some(&headers), Vec::new(), Duration::from_secs(11));
         assert!(expired.is_expired_at(Instant::now()));
+    }
+
+    #[test]
+    fn a_deadline_that_is_no_number_makes_a_request_unreadable() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(unreadable(Some(&headers)), None);
+        headers.insert(DEADLINE, "1500");
+        assert_eq!(unreadable(Some(&headers)), None);
+        headers.insert(DEADLINE, "soon");
+        assert!(unreadable(Some(&headers)).is_some_and(|why| why.contains("soon")));
+        assert_eq!(unreadable(None), None);
     }
 
     #[test]

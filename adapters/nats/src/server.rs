@@ -13,7 +13,7 @@ use fibrpc_ports::{
 };
 use tokio::sync::watch;
 
-use crate::headers::{to_envelope, to_headers};
+use crate::headers::{self, to_envelope, to_headers};
 use crate::pull::Puller;
 use crate::{errors, names, NatsTransport};
 
@@ -145,6 +145,14 @@ impl RequestStream for NatsRequestStream {
                 Ok(message) => message,
                 Err(error) => return Err(self.end(error)),
             };
+            if let Some(reason) = headers::unreadable(message.headers.as_ref()) {
+                // The ports' rule for a malformed request: settled for good (TERM), one line,
+                // on to the next. Should the TERM fail, it comes back after the ack wait and
+                // is dropped again.
+                tracing::warn!(%reason, "malformed request dropped");
+                let _ = message.ack_with(AckKind::Term).await;
+                continue;
+            }
             let (waited, redelivered) = delivery_info(&message);
             let envelope = to_envelope(message.headers.as_ref(), message.payload.to_vec(), waited);
             if envelope.is_expired_at(Instant::now()) {

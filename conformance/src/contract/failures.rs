@@ -164,3 +164,40 @@ pub async fn lost_connections_are_reported(factory: &dyn TransportFactory) {
     assert_eq!(next_reply(&mut new_inbox).await.body, b"back");
     factory.delete_queue(&queue).await;
 }
+
+/// `RequestStream::next_request`: a message it cannot read "MUST NOT end the stream, nor be
+/// returned as an error ... The adapter MUST settle it so that it is not delivered again ...
+/// and go on to the next request". A malformed message, then a request: the consumer gets the
+/// request; nothing else, then or later, nor does a new consumer.
+pub async fn malformed_messages_are_settled_and_skipped(factory: &dyn TransportFactory) {
+    let queue = queue(factory, "malformed").await;
+    let sent = within(
+        "sending a malformed message",
+        factory.send_malformed(&queue),
+    )
+    .await;
+    if !sent {
+        eprintln!(
+            "skipping malformed_messages_are_settled_and_skipped: every message this \
+             adapter's broker holds reads as an envelope"
+        );
+        factory.delete_queue(&queue).await;
+        return;
+    }
+    let connection = connect(factory).await;
+    send(&connection, &queue, request("after")).await;
+    let mut stream = consume(&connection, &queue, 4).await;
+    let got = next(&mut stream).await;
+    assert_eq!(
+        got.envelope.body, b"after",
+        "the malformed message was handed out"
+    );
+    settle(got.ack()).await;
+    nothing_more(&mut stream, "the malformed message was handed out").await;
+    within("cancel", stream.cancel())
+        .await
+        .expect("cancel failed");
+    let mut again = consume(&connection, &queue, 4).await;
+    nothing_more(&mut again, "the malformed message came back").await;
+    factory.delete_queue(&queue).await;
+}

@@ -44,6 +44,7 @@ macro_rules! contract_tests {
             expired_requests_are_not_handed_out,
             missing_queues_are_reported,
             lost_connections_are_reported,
+            malformed_messages_are_settled_and_skipped,
             cancelled_waits_lose_nothing,
             held_requests_stay_with_their_consumer,
         );
