@@ -226,6 +226,27 @@ fn text(error: TransportError) -> String {
     error.to_string()
 }
 
+/// A bare echo server started, as the bench holds one.
+fn started(
+    echo: Result<impl BareEcho + 'static, TransportError>,
+    what: &str,
+) -> Result<Box<dyn BareEcho>, String> {
+    match echo {
+        Ok(echo) => Ok(Box::new(echo)),
+        Err(error) => Err(format!("{what}: {error}")),
+    }
+}
+
+/// A bare client connected, as the bench's workers share one.
+fn connected(
+    client: Result<impl BareCall + 'static, TransportError>,
+) -> Result<Arc<dyn BareCall>, String> {
+    match client {
+        Ok(client) => Ok(Arc::new(client)),
+        Err(error) => Err(format!("bare client: {error}")),
+    }
+}
+
 /// RabbitMQ, through `fibrpc-amqp`.
 struct Amqp;
 
@@ -328,8 +349,7 @@ impl CliTransport for Amqp {
         prefetch: u16,
     ) -> Result<Box<dyn BareEcho>, String> {
         let echo = fibrpc_amqp::baseline::BareEcho::start(&urls.amqp_url, queue, prefetch).await;
-        echo.map(|echo| Box::new(echo) as Box<dyn BareEcho>)
-            .map_err(|error| format!("bare AMQP echo: {error}"))
+        started(echo, "bare AMQP echo")
     }
 
     async fn bare_client(
@@ -338,12 +358,9 @@ impl CliTransport for Amqp {
         queue: &str,
         max_in_flight: usize,
     ) -> Result<Arc<dyn BareCall>, String> {
-        let client =
-            fibrpc_amqp::baseline::BareClient::connect(&urls.amqp_url, queue, max_in_flight);
-        client
-            .await
-            .map(|client| Arc::new(client) as Arc<dyn BareCall>)
-            .map_err(|error| format!("bare client: {error}"))
+        connected(
+            fibrpc_amqp::baseline::BareClient::connect(&urls.amqp_url, queue, max_in_flight).await,
+        )
     }
 
     /// Declared as fibrpc's (same kind and arguments) before the echo servers use it.
@@ -436,8 +453,7 @@ impl CliTransport for Nats {
         _prefetch: u16,
     ) -> Result<Box<dyn BareEcho>, String> {
         let echo = fibrpc_nats::baseline::BareNatsEcho::start(&urls.nats_url, queue).await;
-        echo.map(|echo| Box::new(echo) as Box<dyn BareEcho>)
-            .map_err(|error| format!("bare NATS echo: {error}"))
+        started(echo, "bare NATS echo")
     }
 
     async fn bare_client(
@@ -446,11 +462,7 @@ impl CliTransport for Nats {
         queue: &str,
         _max_in_flight: usize,
     ) -> Result<Arc<dyn BareCall>, String> {
-        let client = fibrpc_nats::baseline::BareNatsClient::connect(&urls.nats_url, queue);
-        client
-            .await
-            .map(|client| Arc::new(client) as Arc<dyn BareCall>)
-            .map_err(|error| format!("bare client: {error}"))
+        connected(fibrpc_nats::baseline::BareNatsClient::connect(&urls.nats_url, queue).await)
     }
 }
 
