@@ -68,8 +68,8 @@ pub trait RequestStream: Send {
 /// the request MUST be delivered again: `Drop` of the adapter's type gives it back (a NAK, a
 /// requeue). `Drop` cannot await and MUST NOT block: it hands the give-back to
 /// [`spawn_from_drop`](crate::spawn_from_drop), which runs it on the current tokio runtime.
-/// When there is none (the runtime is shutting down, or the process is dying), the adapter
-/// MUST still be redelivered by the broker alone: when its connection closes, or after a
+/// When there is none (the runtime is shutting down, or the process is dying), the request
+/// MUST still be redelivered by the broker alone: when the connection closes, or after a
 /// timeout the adapter declares (see the conformance kit's `redelivery_timeout`). A process
 /// killed outright runs no `Drop` at all, so the broker-side path is the one that counts.
 ///
@@ -83,8 +83,10 @@ pub trait RequestStream: Send {
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Settle: Send {
-    /// The request is done with: the adapter MUST return `Ok` only once the broker will not
-    /// deliver it again (where the broker confirms acknowledgements, once it has).
+    /// The request is done with. The adapter MUST have sent the acknowledgement when it
+    /// returns `Ok` (and, where the broker confirms acknowledgements, have the confirmation):
+    /// after `Ok` the request comes back only if the connection was lost before the broker
+    /// took the acknowledgement.
     async fn ack(self: Box<Self>) -> Result<(), TransportError>;
 
     /// Gives the request back: with `requeue`, the broker MUST deliver it again (to any
