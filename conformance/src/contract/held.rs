@@ -62,7 +62,7 @@ pub async fn requests_of_a_killed_process_are_delivered_again(
     let mut child = holder(test, &queue);
     within(
         "the child process to take the requests",
-        holding(&mut child),
+        holding(&mut child, test),
     )
     .await;
     let mut stream = consume(&connection, &queue, HELD).await;
@@ -119,7 +119,7 @@ fn holder(test: TestPath, queue: &str) -> Child {
 }
 
 /// Waits for the child to say it holds its requests.
-async fn holding(child: &mut Child) {
+async fn holding(child: &mut Child, test: TestPath) {
     let stdout = child.stdout.take().expect("the child's stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
     while let Some(line) = lines
@@ -131,7 +131,11 @@ async fn holding(child: &mut Child) {
             return;
         }
     }
-    panic!("the child process ended before it held its requests (its stderr is above)");
+    panic!(
+        "the child process (this test binary, `{} --exact`) ended before it held its requests: \
+         its stderr is above; the factory must build there too, from the environment",
+        test.filter()
+    );
 }
 
 /// The child's part: take the requests, say so, and hold them until killed. Never returns:
