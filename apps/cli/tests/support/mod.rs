@@ -30,6 +30,15 @@ pub fn nats_available() -> bool {
     broker_available("NATS", 4222, "start it with `nats-server -js`")
 }
 
+/// True when Redis answers on 127.0.0.1:6379; with CI=true a missing server fails the test.
+pub fn redis_available() -> bool {
+    broker_available(
+        "Redis",
+        6379,
+        "start it with `redis-server --save '' --appendonly no --daemonize yes`",
+    )
+}
+
 fn broker_available(name: &str, port: u16, hint: &str) -> bool {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
@@ -44,6 +53,7 @@ fn broker_available(name: &str, port: u16, hint: &str) -> bool {
 pub fn fibrpc() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fibrpc"));
     command.env_remove("AMQP_URL");
+    command.env_remove("REDIS_URL");
     command
 }
 

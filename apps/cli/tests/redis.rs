@@ -1,0 +1,62 @@
+//! `fibrpc serve`, `fibrpc call` and `fibrpc bench` over Redis (`--transport redis`).
+
+mod support;
+
+use support::*;
+
+#[test]
+fn serve_then_call_over_redis_prints_832040() {
+    if !redis_available() {
+        return;
+    }
+    let queue = unique_queue("redis");
+    let redis = [
+        "--transport",
+        "redis",
+        "--redis-url",
+        "redis://127.0.0.1:6379",
+    ];
+    let mut server = serve(&queue, &redis);
+    let mut call = fibrpc();
+    call.args(["call", "--queue", &queue]).args(redis).arg("30");
+    let output = run(call);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "832040\n");
+    server.signal("TERM");
+    assert_eq!(replies_of(&mut server), 1);
+}
+
+#[test]
+fn bench_over_redis_answers_every_call() {
+    if !redis_available() {
+        return;
+    }
+    let json = TempFile::new("redis.json");
+    let mut bench = fibrpc();
+    bench.args([
+        "bench",
+        "--json",
+        json.path(),
+        "--warmup",
+        "50",
+        "--transport",
+        "redis",
+        "--calls",
+        "500",
+        "--concurrency",
+        "16",
+    ]);
+    let output = run(bench);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let report = json.json();
+    assert_eq!(report["transport"], "redis");
+    assert_eq!(
+        (report["calls"].as_u64(), report["errors"].as_u64()),
+        (Some(500), Some(0))
+    );
+}
