@@ -27,14 +27,13 @@ pub(crate) async fn declare(inner: &Inner, queue: &str) -> Result<(), TransportE
         .arg(GROUP)
         .arg("0")
         .arg("MKSTREAM");
-    match inner
-        .connections
-        .run::<()>(&command, "declaring a request queue")
-        .await
-    {
+    let mut connection = inner.connections.shared().await?;
+    match command.query_async::<()>(&mut connection).await {
         // BUSYGROUP: it exists already.
-        Err(TransportError::Refused { reason }) if reason.contains("BUSYGROUP") => Ok(()),
-        outcome => outcome,
+        Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
+        outcome => inner
+            .connections
+            .check(outcome, "declaring a request queue"),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `fibrpc serve`, `fibrpc call` and `fibrpc bench` over Redis (`--transport redis`).
+//! `fibrpc serve` and `fibrpc call` over Redis (`--transport redis`); the bench's run over Redis
+//! is in bench.rs.
 
 mod support;
 
@@ -39,39 +40,4 @@ fn delete_queue(queue: &str) {
             .unwrap();
         redis.delete_queue(queue).await.unwrap();
     });
-}
-
-#[test]
-fn bench_over_redis_answers_every_call() {
-    if !redis_available() {
-        return;
-    }
-    let json = TempFile::new("redis.json");
-    let mut bench = fibrpc();
-    bench.args([
-        "bench",
-        "--json",
-        json.path(),
-        "--warmup",
-        "50",
-        "--transport",
-        "redis",
-        "--calls",
-        "500",
-        "--concurrency",
-        "16",
-    ]);
-    let output = run(bench);
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    let report = json.json();
-    assert_eq!(report["transport"], "redis");
-    assert_eq!(
-        (report["calls"].as_u64(), report["errors"].as_u64()),
-        (Some(500), Some(0))
-    );
 }
