@@ -10,8 +10,9 @@ use fibrpc_redis::{stream_key, RedisConfig, RedisTransport};
 use fibrpc_test_support::{skip_or_fail, unique, unique_queue, within};
 
 const LIMIT: Duration = Duration::from_secs(10);
-/// Short, so that the tests that wait for it are quick.
-const CLAIM_AFTER: Duration = Duration::from_millis(400);
+/// Short, so that the tests that wait for it are quick; long enough that a busy machine does
+/// not delay a renewal (every quarter of it) past it.
+const CLAIM_AFTER: Duration = Duration::from_secs(1);
 
 fn config() -> RedisConfig {
     RedisConfig {
@@ -169,4 +170,34 @@ async fn malformed_entries_are_dropped_and_the_stream_goes_on() {
     })
     .await;
     transport.delete_queue(&queue).await.unwrap();
+}
+
+/// A reply to an inbox that was dropped is refused (`NoSuchQueue`), not left in a list nobody
+/// reads; while it is open, replies get through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_closed_inbox_is_refused() {
+    let Some(transport) = transport().await else {
+        return;
+    };
+    let mut inbox = transport.open_reply_inbox().await.unwrap();
+    let address = inbox.address().to_owned();
+    transport
+        .send_reply(&address, Envelope::with_body("open"))
+        .await
+        .unwrap();
+    let got = within(LIMIT, "the reply", inbox.next_reply())
+        .await
+        .unwrap();
+    assert_eq!(got.body, b"open");
+    drop(inbox);
+    fibrpc_test_support::eventually(LIMIT, "replies to the closed inbox to be refused", || {
+        let (transport, address) = (transport.clone(), address.clone());
+        async move {
+            let outcome = transport
+                .send_reply(&address, Envelope::with_body("closed"))
+                .await;
+            outcome == Err(TransportError::NoSuchQueue { queue: address })
+        }
+    })
+    .await;
 }
