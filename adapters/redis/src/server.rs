@@ -96,6 +96,9 @@ impl ReplyTransport for RedisTransport {
     }
 }
 
+/// The most entries one read asks for (a prefetch of 0, no limit, would ask for all).
+const MOST_PER_READ: usize = 512;
+
 /// One consumer of a queue. What it read and has not handed out is in `buffer`, and a read
 /// under way is a task whose handle it keeps: a dropped `next_request` loses neither.
 struct RedisRequestStream {
@@ -136,7 +139,7 @@ impl RedisRequestStream {
                     continue;
                 }
                 let reader = self.reader.as_mut().ok_or_else(errors::stream_ended)?;
-                self.reading = Some(reader.read(free));
+                self.reading = Some(reader.read(free.min(MOST_PER_READ)));
             }
             let reading = self.reading.as_mut().ok_or_else(errors::reader_failed)?;
             let read = reading
