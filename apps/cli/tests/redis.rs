@@ -25,19 +25,5 @@ fn serve_then_call_over_redis_prints_832040() {
     assert_eq!(stdout(&output), "832040\n");
     server.signal("TERM");
     assert_eq!(replies_of(&mut server), 1);
-    delete_queue(&queue);
-}
-
-/// Deletes the stream `fibrpc serve` made for `queue`.
-fn delete_queue(queue: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let redis = fibrpc_redis::RedisTransport::connect(fibrpc_redis::RedisConfig::default())
-            .await
-            .unwrap();
-        redis.delete_queue(queue).await.unwrap();
-    });
+    delete_redis_queue(&queue);
 }

@@ -277,11 +277,7 @@ pub fn interop_script(name: &str) -> PathBuf {
 
 /// Deletes queues a test made through servers it started (they outlive their servers).
 pub fn delete_amqp_queues(queues: &[&str]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let admin = fibrpc_amqp::AmqpTransport::connect(fibrpc_amqp::AmqpConfig::default())
             .await
             .unwrap();
@@ -289,6 +285,25 @@ pub fn delete_amqp_queues(queues: &[&str]) {
             admin.delete_queue(queue).await.unwrap();
         }
     });
+}
+
+/// Deletes the stream a `fibrpc serve --transport redis` made for `queue`.
+pub fn delete_redis_queue(queue: &str) {
+    block_on(async {
+        let admin = fibrpc_redis::RedisTransport::connect(fibrpc_redis::RedisConfig::default())
+            .await
+            .unwrap();
+        admin.delete_queue(queue).await.unwrap();
+    });
+}
+
+/// Runs `future` to its end, for the synchronous tests of the binary.
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
 
 /// A temporary file path, removed when dropped.
