@@ -71,6 +71,14 @@ pub struct BrokerUrls {
         default_value = "nats://127.0.0.1:4222"
     )]
     pub nats_url: String,
+    /// The Redis server's URL, for `--transport redis`.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
 }
 
 /// Where the broker is and which queue carries the requests.

@@ -15,12 +15,13 @@ use fibrpc_amqp::{AmqpConfig, AmqpTransport, QueueKind, ReplyQueueMode, RequestQ
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
+use fibrpc_redis::{RedisConfig, RedisTransport};
 
 use crate::args::{BrokerArgs, BrokerUrls, QueueType, ReplyToMode, RequestQueueArgs};
 use crate::bench::BrokerName;
 
 /// Every transport `--transport` can name, the default first.
-static TRANSPORTS: &[&dyn CliTransport] = &[&Amqp, &Nats, &Memory];
+static TRANSPORTS: &[&dyn CliTransport] = &[&Amqp, &Nats, &Redis, &Memory];
 
 /// What the command line needs of one adapter.
 #[async_trait]
@@ -490,6 +491,59 @@ impl BareEcho for fibrpc_nats::baseline::BareNatsEcho {
 impl BareCall for fibrpc_nats::baseline::BareNatsClient {
     async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         self.call(body).await
+    }
+}
+
+/// Redis 7 Streams, through `fibrpc-redis`. No bare baseline yet.
+struct Redis;
+
+impl Redis {
+    fn config(urls: &BrokerUrls) -> RedisConfig {
+        RedisConfig {
+            url: urls.redis_url.clone(),
+            ..RedisConfig::default()
+        }
+    }
+}
+
+#[async_trait]
+impl CliTransport for Redis {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+    fn about(&self) -> &'static str {
+        "Redis 7 (Streams)"
+    }
+
+    async fn connect(&self, flags: &Flags<'_>) -> Result<Transport, String> {
+        let transport = RedisTransport::connect(Self::config(flags.urls)).await;
+        transport.map(Transport::new).map_err(text)
+    }
+
+    async fn declare_queue(
+        &self,
+        flags: &Flags<'_>,
+        queue: &str,
+    ) -> Result<Box<dyn QueueAdmin>, String> {
+        let admin = RedisTransport::connect(Self::config(flags.urls))
+            .await
+            .map_err(text)?;
+        admin.declare_request_queue(queue).await.map_err(text)?;
+        Ok(Box::new(admin))
+    }
+
+    fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
+        Some((
+            urls.redis_url.clone(),
+            BrokerName::new("redis-server", None),
+        ))
+    }
+}
+
+#[async_trait]
+impl QueueAdmin for RedisTransport {
+    async fn delete(&self, queue: &str) -> Result<(), String> {
+        self.delete_queue(queue).await.map_err(text)
     }
 }
 

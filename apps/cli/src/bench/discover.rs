@@ -34,8 +34,9 @@ pub(crate) fn brokers(urls: &str, name_hint: BrokerName) -> Vec<u32> {
     }
 }
 
-/// How a broker's process is recognised by its command line: the program's name, and a word
-/// one of its arguments contains (RabbitMQ is Erlang's `beam.smp` running `rabbit`).
+/// How a broker's process is recognised by its command line: a word its program contains
+/// (Redis rewrites its command line: `redis-server 127.0.0.1:6379` in one argument), and a
+/// word one of its arguments contains (RabbitMQ is Erlang's `beam.smp` running `rabbit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BrokerName {
     program: &'static str,
@@ -49,7 +50,7 @@ impl BrokerName {
 
     fn matches(self, args: &[String]) -> bool {
         let program = args.first().map(String::as_str).unwrap_or("");
-        program.ends_with(self.program)
+        program.contains(self.program)
             && self
                 .argument
                 .is_none_or(|word| args.iter().any(|arg| arg.contains(word)))
@@ -95,6 +96,7 @@ pub(crate) fn local_port(url: &str) -> Option<u16> {
             "amqp" => Some(5672),
             "amqps" => Some(5671),
             "nats" | "tls" => Some(4222),
+            "redis" => Some(6379),
             _ => None,
         },
     }
