@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::transport::{self, Choice};
+use crate::transport::{self, Choice, Urls};
 
 #[derive(Parser)]
 #[command(
@@ -49,36 +49,13 @@ pub enum ReplyToMode {
 /// Where the brokers are. Their passwords are never printed, nor the environment's values.
 #[derive(Args)]
 pub struct BrokerUrls {
-    /// RabbitMQ's URL, with user, password and vhost; or the nodes of a cluster, comma
-    /// separated, tried in turn (`amqp://u:p@h1:5672/%2f,h2:5672,h3:5672`: later entries may
-    /// be host:port, taking the first's user, password and vhost).
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        hide_env_values = true,
-        default_value = "amqp://127.0.0.1:5672/%2f"
-    )]
-    pub amqp_url: String,
+    /// `--<transport>-url` (and its variable) for each registered transport.
+    #[command(flatten)]
+    pub urls: Urls,
     /// Try the AMQP addresses in a random order, so that many processes spread over the
     /// nodes (default: the order given, nearest first).
     #[arg(long, env = "AMQP_SHUFFLE", value_parser = clap::builder::BoolishValueParser::new())]
     pub amqp_shuffle: bool,
-    /// The NATS server's URL, for `--transport nats`.
-    #[arg(
-        long,
-        env = "NATS_URL",
-        hide_env_values = true,
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub nats_url: String,
-    /// The Redis server's URL, for `--transport redis`.
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        hide_env_values = true,
-        default_value = "redis://127.0.0.1:6379"
-    )]
-    pub redis_url: String,
 }
 
 /// Where the broker is and which queue carries the requests.

@@ -6,6 +6,7 @@
 //! alone. Adding a transport is one `impl CliTransport` below and one entry in [`TRANSPORTS`]
 //! (its `name` is the `--transport` value), plus the adapter's crate in Cargo.toml.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
@@ -42,6 +43,11 @@ pub trait CliTransport: Send + Sync {
     /// does not, giving one is an error rather than silently ignored.
     fn takes_queue_flags(&self) -> bool {
         false
+    }
+
+    /// The flag (and environment variable) that says where its broker is, if it has one.
+    fn url_flag(&self) -> Option<UrlFlag> {
+        None
     }
 
     /// A connection, usable as both ports.
@@ -148,6 +154,75 @@ pub struct Flags<'a> {
     pub request_queue: Option<&'a RequestQueueArgs>,
 }
 
+/// Where a transport's broker is: `--<long>`, or the variable `<env>`, else `default`.
+#[derive(Clone, Copy)]
+pub struct UrlFlag {
+    pub long: &'static str,
+    pub env: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// The URL flag of every registered transport, as given (or defaulted).
+#[derive(Clone, Default)]
+pub struct Urls(BTreeMap<&'static str, String>);
+
+impl Urls {
+    fn url_flags() -> impl Iterator<Item = UrlFlag> {
+        TRANSPORTS
+            .iter()
+            .filter_map(|transport| transport.url_flag())
+    }
+
+    /// The URL `flag` gives.
+    pub fn get(&self, flag: UrlFlag) -> &str {
+        self.0.get(flag.long).map_or(flag.default, String::as_str)
+    }
+
+    /// Each flag's variable and value, for a child `fibrpc` to reach the same brokers without
+    /// a password on its command line.
+    pub fn variables(&self) -> Vec<(&'static str, String)> {
+        Self::url_flags()
+            .map(|flag| (flag.env, self.get(flag).to_owned()))
+            .collect()
+    }
+}
+
+impl clap::FromArgMatches for Urls {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let given = Self::url_flags().filter_map(|flag| {
+            let url = matches.get_one::<String>(flag.long)?;
+            Some((flag.long, url.clone()))
+        });
+        Ok(Self(given.collect()))
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for Urls {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        Self::url_flags().fold(command, |command, flag| {
+            command.arg(
+                clap::Arg::new(flag.long)
+                    .long(flag.long)
+                    .env(flag.env)
+                    .hide_env_values(true)
+                    .default_value(flag.default)
+                    .value_name("URL")
+                    .help(flag.help),
+            )
+        })
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
 /// A `--transport` value: the registered transport it names.
 #[derive(Clone, Copy)]
 pub struct Choice(&'static dyn CliTransport);
@@ -251,6 +326,15 @@ fn connected(
 /// RabbitMQ, through `fibrpc-amqp`.
 struct Amqp;
 
+const AMQP_URL: UrlFlag = UrlFlag {
+    long: "amqp-url",
+    env: "AMQP_URL",
+    default: "amqp://127.0.0.1:5672/%2f",
+    help: "RabbitMQ's URL, with user, password and vhost; or the nodes of a cluster, comma \
+           separated, tried in turn (`amqp://u:p@h1:5672/%2f,h2:5672,h3:5672`: later entries \
+           may be host:port, taking the first's user, password and vhost)",
+};
+
 impl Amqp {
     fn config(flags: &Flags<'_>) -> Result<AmqpConfig, String> {
         let tls_ca_pem =
@@ -265,7 +349,7 @@ impl Amqp {
             None => RequestQueueSpec::default(),
         };
         Ok(AmqpConfig {
-            url: flags.urls.amqp_url.clone(),
+            url: flags.urls.urls.get(AMQP_URL).to_owned(),
             shuffle_addresses: flags.urls.amqp_shuffle,
             reply_queue: match flags.reply_to {
                 ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
@@ -312,6 +396,9 @@ impl CliTransport for Amqp {
     fn takes_queue_flags(&self) -> bool {
         true
     }
+    fn url_flag(&self) -> Option<UrlFlag> {
+        Some(AMQP_URL)
+    }
 
     async fn connect(&self, flags: &Flags<'_>) -> Result<Transport, String> {
         let transport = AmqpTransport::connect(Self::config(flags)?).await;
@@ -332,11 +419,13 @@ impl CliTransport for Amqp {
 
     fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
         // A cluster's list may name later nodes by host:port alone: full URLs first.
-        let nodes = fibrpc_amqp::parse_addresses(&urls.amqp_url)
+        let url = urls.urls.get(AMQP_URL);
+        let nodes = fibrpc_amqp::parse_addresses(url)
             .map(|nodes| nodes.join(","))
-            .unwrap_or_else(|_| urls.amqp_url.clone());
+            .unwrap_or_else(|_| url.to_owned());
+        let ports = &[("amqp", 5672), ("amqps", 5671)];
         // Erlang's `beam.smp` running `rabbit`.
-        Some((nodes, BrokerName::new("beam.smp", Some("rabbit"))))
+        Some((nodes, BrokerName::new("beam.smp", Some("rabbit"), ports)))
     }
 
     fn baseline_label(&self) -> &'static str {
@@ -349,7 +438,8 @@ impl CliTransport for Amqp {
         queue: &str,
         prefetch: u16,
     ) -> Result<Box<dyn BareEcho>, String> {
-        let echo = fibrpc_amqp::baseline::BareEcho::start(&urls.amqp_url, queue, prefetch).await;
+        let echo =
+            fibrpc_amqp::baseline::BareEcho::start(urls.urls.get(AMQP_URL), queue, prefetch).await;
         started(echo, "bare AMQP echo")
     }
 
@@ -360,7 +450,12 @@ impl CliTransport for Amqp {
         max_in_flight: usize,
     ) -> Result<Arc<dyn BareCall>, String> {
         connected(
-            fibrpc_amqp::baseline::BareClient::connect(&urls.amqp_url, queue, max_in_flight).await,
+            fibrpc_amqp::baseline::BareClient::connect(
+                urls.urls.get(AMQP_URL),
+                queue,
+                max_in_flight,
+            )
+            .await,
         )
     }
 
@@ -404,10 +499,17 @@ impl BareCall for fibrpc_amqp::baseline::BareClient {
 /// NATS with JetStream, through `fibrpc-nats`.
 struct Nats;
 
+const NATS_URL: UrlFlag = UrlFlag {
+    long: "nats-url",
+    env: "NATS_URL",
+    default: "nats://127.0.0.1:4222",
+    help: "The NATS server's URL, for `--transport nats`",
+};
+
 impl Nats {
     fn config(urls: &BrokerUrls) -> NatsConfig {
         NatsConfig {
-            url: urls.nats_url.clone(),
+            url: urls.urls.get(NATS_URL).to_owned(),
             ..NatsConfig::default()
         }
     }
@@ -420,6 +522,9 @@ impl CliTransport for Nats {
     }
     fn about(&self) -> &'static str {
         "NATS with JetStream"
+    }
+    fn url_flag(&self) -> Option<UrlFlag> {
+        Some(NATS_URL)
     }
 
     async fn connect(&self, flags: &Flags<'_>) -> Result<Transport, String> {
@@ -440,7 +545,9 @@ impl CliTransport for Nats {
     }
 
     fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
-        Some((urls.nats_url.clone(), BrokerName::new("nats-server", None)))
+        let ports = &[("nats", 4222), ("tls", 4222)];
+        let url = urls.urls.get(NATS_URL).to_owned();
+        Some((url, BrokerName::new("nats-server", None, ports)))
     }
 
     fn baseline_label(&self) -> &'static str {
@@ -453,7 +560,7 @@ impl CliTransport for Nats {
         queue: &str,
         _prefetch: u16,
     ) -> Result<Box<dyn BareEcho>, String> {
-        let echo = fibrpc_nats::baseline::BareNatsEcho::start(&urls.nats_url, queue).await;
+        let echo = fibrpc_nats::baseline::BareNatsEcho::start(urls.urls.get(NATS_URL), queue).await;
         started(echo, "bare NATS echo")
     }
 
@@ -463,7 +570,9 @@ impl CliTransport for Nats {
         queue: &str,
         _max_in_flight: usize,
     ) -> Result<Arc<dyn BareCall>, String> {
-        connected(fibrpc_nats::baseline::BareNatsClient::connect(&urls.nats_url, queue).await)
+        connected(
+            fibrpc_nats::baseline::BareNatsClient::connect(urls.urls.get(NATS_URL), queue).await,
+        )
     }
 }
 
@@ -497,10 +606,17 @@ impl BareCall for fibrpc_nats::baseline::BareNatsClient {
 /// Redis 7 Streams, through `fibrpc-redis`. No bare baseline yet.
 struct Redis;
 
+const REDIS_URL: UrlFlag = UrlFlag {
+    long: "redis-url",
+    env: "REDIS_URL",
+    default: "redis://127.0.0.1:6379",
+    help: "The Redis server's URL, for `--transport redis`",
+};
+
 impl Redis {
     fn config(urls: &BrokerUrls) -> RedisConfig {
         RedisConfig {
-            url: urls.redis_url.clone(),
+            url: urls.urls.get(REDIS_URL).to_owned(),
             ..RedisConfig::default()
         }
     }
@@ -513,6 +629,9 @@ impl CliTransport for Redis {
     }
     fn about(&self) -> &'static str {
         "Redis 7 (Streams)"
+    }
+    fn url_flag(&self) -> Option<UrlFlag> {
+        Some(REDIS_URL)
     }
 
     async fn connect(&self, flags: &Flags<'_>) -> Result<Transport, String> {
@@ -533,9 +652,10 @@ impl CliTransport for Redis {
     }
 
     fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
+        let url = urls.urls.get(REDIS_URL).to_owned();
         Some((
-            urls.redis_url.clone(),
-            BrokerName::new("redis-server", None),
+            url,
+            BrokerName::new("redis-server", None, &[("redis", 6379)]),
         ))
     }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 pub(crate) fn brokers(urls: &str, name_hint: BrokerName) -> Vec<u32> {
     let ports: Vec<u16> = urls
         .split(',')
-        .filter_map(|url| local_port(url.trim()))
+        .filter_map(|url| local_port(url.trim(), name_hint.ports))
         .collect();
     if ports.is_empty() {
         return Vec::new();
@@ -41,11 +41,21 @@ pub(crate) fn brokers(urls: &str, name_hint: BrokerName) -> Vec<u32> {
 pub(crate) struct BrokerName {
     program: &'static str,
     argument: Option<&'static str>,
+    /// The port a URL of each scheme means when it names none.
+    ports: &'static [(&'static str, u16)],
 }
 
 impl BrokerName {
-    pub(crate) const fn new(program: &'static str, argument: Option<&'static str>) -> Self {
-        Self { program, argument }
+    pub(crate) const fn new(
+        program: &'static str,
+        argument: Option<&'static str>,
+        ports: &'static [(&'static str, u16)],
+    ) -> Self {
+        Self {
+            program,
+            argument,
+            ports,
+        }
     }
 
     fn matches(self, args: &[String]) -> bool {
@@ -71,8 +81,8 @@ fn names_queue(args: &[String], queue: &str) -> bool {
             .any(|arg| arg.strip_prefix("--queue=") == Some(queue))
 }
 
-/// The port of `url` if its host is this machine.
-pub(crate) fn local_port(url: &str) -> Option<u16> {
+/// The port of `url` if its host is this machine; without one, its scheme's in `ports`.
+pub(crate) fn local_port(url: &str, ports: &[(&str, u16)]) -> Option<u16> {
     let (scheme, rest) = url.split_once("://")?;
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
     let host_port = authority
@@ -92,13 +102,10 @@ pub(crate) fn local_port(url: &str) -> Option<u16> {
     }
     match port {
         Some(port) => port.parse().ok(),
-        None => match scheme {
-            "amqp" => Some(5672),
-            "amqps" => Some(5671),
-            "nats" | "tls" => Some(4222),
-            "redis" => Some(6379),
-            _ => None,
-        },
+        None => ports
+            .iter()
+            .find(|(name, _)| *name == scheme)
+            .map(|&(_, port)| port),
     }
 }
 
@@ -183,11 +190,14 @@ mod tests {
 
     #[test]
     fn local_ports_come_from_the_url_or_the_scheme() {
+        let ports = &[("amqp", 5672), ("amqps", 5671), ("nats", 4222)];
+        let local_port = |url| local_port(url, ports);
         assert_eq!(local_port("amqp://127.0.0.1:5672/%2f"), Some(5672));
         assert_eq!(local_port("amqp://guest:p:w@localhost/%2f"), Some(5672));
         assert_eq!(local_port("amqps://u:p@127.0.0.1/vh"), Some(5671));
         assert_eq!(local_port("nats://127.0.0.1:4223"), Some(4223));
         assert_eq!(local_port("nats://[::1]:4222"), Some(4222));
+        assert_eq!(local_port("redis://127.0.0.1"), None);
         assert_eq!(local_port("amqp://rabbit.example.com:5672/%2f"), None);
         assert_eq!(local_port("not a url"), None);
     }
@@ -212,10 +222,10 @@ mod tests {
         ));
         assert!(names_queue(&args("fibrpc bare-echo --queue=q1"), "q1"));
         assert!(!names_queue(&args("fibrpc serve --queue q10"), "q1"));
-        let rabbit = BrokerName::new("beam.smp", Some("rabbit"));
+        let rabbit = BrokerName::new("beam.smp", Some("rabbit"), &[]);
         assert!(rabbit.matches(&args("/usr/lib/erlang/bin/beam.smp -- -s rabbit boot")));
         assert!(!rabbit.matches(&args("/usr/bin/beam.smp -s other")));
-        let nats = BrokerName::new("nats-server", None);
+        let nats = BrokerName::new("nats-server", None, &[]);
         assert!(nats.matches(&args("/usr/sbin/nats-server -p 4222")));
     }
 }

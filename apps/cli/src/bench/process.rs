@@ -32,10 +32,8 @@ impl ServerProcess {
         let mut command = Command::new(program);
         command
             .args(args)
-            .env("AMQP_URL", &urls.amqp_url)
+            .envs(urls.urls.variables())
             .env("AMQP_SHUFFLE", urls.amqp_shuffle.to_string())
-            .env("NATS_URL", &urls.nats_url)
-            .env("REDIS_URL", &urls.redis_url)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
