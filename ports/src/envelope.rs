@@ -64,12 +64,19 @@ impl Envelope {
     /// [`deadline_to_wire_millis`](Self::deadline_to_wire_millis)) after it `waited` on the
     /// way: the time it spent queued where the broker tells it, else zero (the deadline is
     /// then late by the time queued, never early by a clock's error).
+    ///
+    /// A message that waited longer than its time to live gets a deadline that far in the past
+    /// (where the clock allows), so that it reads as expired at any `now` taken before.
     pub fn deadline_from_wire_millis(millis: u64, waited: Duration) -> Instant {
-        let left = Duration::from_millis(millis).saturating_sub(waited);
+        let ttl = Duration::from_millis(millis);
         let now = Instant::now();
-        // A time-to-live too large for this clock is no deadline worth keeping exactly.
-        now.checked_add(left)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+        match ttl.checked_sub(waited) {
+            // A time-to-live too large for this clock is no deadline worth keeping exactly.
+            Some(left) => now
+                .checked_add(left)
+                .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365)),
+            None => now.checked_sub(waited - ttl).unwrap_or(now),
+        }
     }
 }
 
@@ -110,8 +117,9 @@ mod tests {
         let deadline = Envelope::deadline_from_wire_millis(10_000, Duration::from_secs(4));
         let left = deadline - before;
         assert!(left >= Duration::from_secs(6) && left < Duration::from_secs(7));
+        let before = Instant::now();
         let expired = Envelope::deadline_from_wire_millis(10_000, Duration::from_secs(11));
-        assert!(expired <= Instant::now());
+        assert!(expired < before, "overdue by a second, not just now");
         // Absurd values do not panic.
         let _ = Envelope::deadline_from_wire_millis(u64::MAX, Duration::ZERO);
     }

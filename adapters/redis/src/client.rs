@@ -59,7 +59,7 @@ impl RequestTransport for RedisTransport {
             .arg(names::stream_key(queue))
             .arg("NOMKSTREAM")
             .arg("*");
-        for (name, value) in fields::to_pairs(&request, Instant::now()) {
+        for (name, value) in fields::to_pairs(&request) {
             command.arg(name).arg(value);
         }
         let id: Option<String> = self
@@ -158,8 +158,8 @@ async fn receive(
             }
         };
         for packed in popped.map(|(_, packed)| packed).unwrap_or_default() {
-            let reply = fields::unpack(&packed)
-                .and_then(|pairs| fields::from_pairs(pairs, Duration::ZERO, Instant::now()));
+            let reply =
+                fields::unpack(&packed).and_then(|pairs| fields::from_pairs(pairs, Duration::ZERO));
             match reply {
                 Ok(reply) => {
                     if replies.send(Ok(reply)).is_err() {

@@ -2,7 +2,7 @@
 //! same pairs packed into one list element). An absent envelope field is an absent pair.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fibrpc_ports::Envelope;
 
@@ -10,14 +10,14 @@ const CORRELATION_ID: &str = "correlation_id";
 const REPLY_TO: &str = "reply_to";
 const CONTENT_TYPE: &str = "content_type";
 const PROCEDURE: &str = "procedure";
-/// Milliseconds left until the deadline when the message was sent.
+/// The deadline in the ports' wire form: milliseconds left when the message was sent.
 const DEADLINE_MS: &str = "deadline_ms";
 const BODY: &str = "body";
 /// Set on a request put back after a delivery that was not acknowledged.
 pub(crate) const REDELIVERED: &str = "redelivered";
 
-/// The field-value pairs of `envelope`, sent at `now`.
-pub(crate) fn to_pairs(envelope: &Envelope, now: Instant) -> Vec<(&'static str, Vec<u8>)> {
+/// The field-value pairs of `envelope`, sent now.
+pub(crate) fn to_pairs(envelope: &Envelope) -> Vec<(&'static str, Vec<u8>)> {
     let text = [
         (CORRELATION_ID, &envelope.correlation_id),
         (REPLY_TO, &envelope.reply_to),
@@ -28,22 +28,18 @@ pub(crate) fn to_pairs(envelope: &Envelope, now: Instant) -> Vec<(&'static str, 
         .into_iter()
         .filter_map(|(name, value)| Some((name, value.clone()?.into_bytes())))
         .collect();
-    if let Some(deadline) = envelope.deadline {
-        pairs.push((
-            DEADLINE_MS,
-            deadline_to_wire(deadline, now).to_string().into_bytes(),
-        ));
+    if let Some(millis) = envelope.deadline_to_wire_millis() {
+        pairs.push((DEADLINE_MS, millis.to_string().into_bytes()));
     }
     pairs.push((BODY, envelope.body.clone()));
     pairs
 }
 
-/// The envelope `pairs` carry, received at `now` after `queued` in the broker; the reason
-/// when they are not an envelope. Pairs of other names (`redelivered`) are left out.
+/// The envelope `pairs` carry, received now after `queued` in the broker; the reason when
+/// they are not an envelope. Pairs of other names (`redelivered`) are left out.
 pub(crate) fn from_pairs(
     mut pairs: HashMap<String, Vec<u8>>,
     queued: Duration,
-    now: Instant,
 ) -> Result<Envelope, String> {
     let mut text = |name: &str| {
         pairs
@@ -61,7 +57,7 @@ pub(crate) fn from_pairs(
                 .map_err(|_| format!("{DEADLINE_MS} is not a number of milliseconds: {left:?}"))
         })
         .transpose()?
-        .map(|left| deadline_from_wire(left, queued, now));
+        .map(|left| Envelope::deadline_from_wire_millis(left, queued));
     let body = pairs.remove(BODY).ok_or("no body")?;
     Ok(Envelope {
         correlation_id,
@@ -71,23 +67,6 @@ pub(crate) fn from_pairs(
         deadline,
         body,
     })
-}
-
-/// The deadline on the wire: the milliseconds left at `now` (0 once passed). Time left rather
-/// than a time of day, so that the sender's clock need not agree with anyone's.
-pub(crate) fn deadline_to_wire(deadline: Instant, now: Instant) -> u64 {
-    let left = deadline.saturating_duration_since(now).as_millis();
-    u64::try_from(left).unwrap_or(u64::MAX)
-}
-
-/// The deadline back from the wire: `left_ms` when sent, less the time `queued` in the broker.
-pub(crate) fn deadline_from_wire(left_ms: u64, queued: Duration, now: Instant) -> Instant {
-    let left = Duration::from_millis(left_ms);
-    match left.checked_sub(queued) {
-        Some(still) => now + still,
-        // Already past: as far back as it is overdue, where the clock allows.
-        None => now.checked_sub(queued - left).unwrap_or(now),
-    }
 }
 
 /// `pairs` packed into one list element: per pair, the name's length (one byte), the name,
@@ -128,12 +107,13 @@ fn split(bytes: &[u8], at: usize) -> Result<(&[u8], &[u8]), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     fn round_trip(envelope: &Envelope, queued: Duration) -> Envelope {
-        let now = Instant::now();
-        let packed = pack(&to_pairs(envelope, now));
-        from_pairs(unpack(&packed).unwrap(), queued, now).unwrap()
+        let packed = pack(&to_pairs(envelope));
+        from_pairs(unpack(&packed).unwrap(), queued).unwrap()
     }
 
     #[test]
@@ -153,15 +133,19 @@ mod tests {
 
     #[test]
     fn the_deadline_loses_the_time_queued() {
-        let now = Instant::now();
-        let deadline = now + Duration::from_secs(10);
-        let left = deadline_to_wire(deadline, now);
-        assert_eq!(left, 10_000);
-        let arrived = deadline_from_wire(left, Duration::from_secs(4), now);
-        assert_eq!(arrived, now + Duration::from_secs(6));
-        let overdue = deadline_from_wire(left, Duration::from_secs(12), now);
+        let sent = Envelope {
+            deadline: Some(Instant::now() + Duration::from_secs(10)),
+            ..Envelope::default()
+        };
+        let arrived = round_trip(&sent, Duration::from_secs(4)).deadline.unwrap();
+        let left = arrived.saturating_duration_since(Instant::now());
         assert!(
-            overdue <= now,
+            left > Duration::from_secs(5) && left <= Duration::from_secs(6),
+            "{left:?}"
+        );
+        let overdue = round_trip(&sent, Duration::from_secs(12));
+        assert!(
+            overdue.is_expired_at(Instant::now()),
             "a request queued past its deadline is overdue"
         );
     }
@@ -169,11 +153,11 @@ mod tests {
     #[test]
     fn garbage_is_malformed_not_a_panic() {
         assert!(unpack(&[200, 1, 2]).is_err());
-        assert!(from_pairs(HashMap::new(), Duration::ZERO, Instant::now()).is_err());
+        assert!(from_pairs(HashMap::new(), Duration::ZERO).is_err());
         let bad_deadline = HashMap::from([
             (DEADLINE_MS.to_owned(), b"soon".to_vec()),
             (BODY.to_owned(), Vec::new()),
         ]);
-        assert!(from_pairs(bad_deadline, Duration::ZERO, Instant::now()).is_err());
+        assert!(from_pairs(bad_deadline, Duration::ZERO).is_err());
     }
 }

@@ -78,7 +78,7 @@ impl ReplyTransport for RedisTransport {
     }
 
     async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
-        let packed = fields::pack(&fields::to_pairs(&reply, Instant::now()));
+        let packed = fields::pack(&fields::to_pairs(&reply));
         let mut connection = self.inner.connections.shared().await?;
         let outcome = scripts::REPLY
             .key(reply_to)
@@ -197,11 +197,10 @@ impl RequestStream for RedisRequestStream {
                     return Err(error);
                 }
             };
-            let now = Instant::now();
             let redelivered = raw.claimed || raw.fields.contains_key(REDELIVERED);
             let queued = self.clock.queued(&raw.id);
             let entry = self.entry(raw.id);
-            let envelope = match fields::from_pairs(raw.fields, queued, now) {
+            let envelope = match fields::from_pairs(raw.fields, queued) {
                 Ok(envelope) => envelope,
                 Err(reason) => {
                     tracing::warn!(key = %self.key, id = %entry.id, %reason, "malformed request dropped");
@@ -209,7 +208,7 @@ impl RequestStream for RedisRequestStream {
                     continue;
                 }
             };
-            if envelope.is_expired_at(now) {
+            if envelope.is_expired_at(Instant::now()) {
                 // What a broker with per-message expiry would have done: nobody waits for it.
                 tracing::debug!(id = %entry.id, "request past its deadline: dropped");
                 entry.remove_later();
