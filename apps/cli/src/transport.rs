@@ -3,325 +3,32 @@
 //! Every command reaches an adapter through a [`CliTransport`]: `serve` and `call` connect
 //! with it, `bench` declares and deletes its queues, connects its servers and clients, finds
 //! the broker's processes and runs the bare baseline with it, `bare-echo` runs that baseline
-//! alone. Adding a transport is one `impl CliTransport` below and one entry in [`TRANSPORTS`]
-//! (its `name` is the `--transport` value), plus the adapter's crate in Cargo.toml.
+//! alone. Adding a transport is one `impl CliTransport` below, one entry in [`TRANSPORTS`]
+//! (its `name` is the `--transport` value) and one in `queue_admin!`, plus the adapter's crate
+//! in Cargo.toml. What the trait asks, and what reads the registry, is in `registry.rs`.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
-use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, QueueKind, ReplyQueueMode, RequestQueueSpec};
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::{NatsConfig, NatsTransport};
-use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
+use fibrpc_ports::TransportError;
 use fibrpc_redis::{RedisConfig, RedisTransport};
 
-use crate::args::{BrokerArgs, BrokerUrls, QueueType, ReplyToMode, RequestQueueArgs};
+use crate::args::{BrokerUrls, QueueType, ReplyToMode, RequestQueueArgs};
 use crate::bench::BrokerName;
+pub use crate::registry::{
+    check_queue_flags, connect, connect_server, parser, BareCall, BareEcho, Choice, CliTransport,
+    Flags, QueueAdmin, Transport, UrlFlag, Urls,
+};
+use crate::registry::{connected, declared, queue_admin, started, text};
 
 /// Every transport `--transport` can name, the default first.
-static TRANSPORTS: &[&dyn CliTransport] = &[&Amqp, &Nats, &Redis, &Memory];
+pub(crate) static TRANSPORTS: &[&dyn CliTransport] = &[&Amqp, &Nats, &Redis, &Memory];
 
-/// What the command line needs of one adapter.
-#[async_trait]
-pub trait CliTransport: Send + Sync {
-    /// The `--transport` value.
-    fn name(&self) -> &'static str;
-
-    /// One line for `--help`.
-    fn about(&self) -> &'static str;
-
-    /// True for a broker inside this process: `serve`, `call`, `bare-echo` and server
-    /// processes cannot use it, and the bench's baseline is a channel to an echo task.
-    fn in_process(&self) -> bool {
-        false
-    }
-
-    /// Whether it reads the request-queue flags (`--queue-type`, `--durable`, ...); where it
-    /// does not, giving one is an error rather than silently ignored.
-    fn takes_queue_flags(&self) -> bool {
-        false
-    }
-
-    /// The flag (and environment variable) that says where its broker is, if it has one.
-    fn url_flag(&self) -> Option<UrlFlag> {
-        None
-    }
-
-    /// A connection, usable as both ports.
-    async fn connect(&self, flags: &Flags<'_>) -> Result<Transport, String>;
-
-    /// Makes sure the request queue `queue` exists, as a server declares it; the handle
-    /// returned removes it (`fibrpc bench` declares the queue of its run).
-    async fn declare_queue(
-        &self,
-        flags: &Flags<'_>,
-        queue: &str,
-    ) -> Result<Box<dyn QueueAdmin>, String>;
-
-    /// The broker's addresses and how its process is recognised, for the bench's CPU
-    /// accounting; None when there is no broker process.
-    fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
-        let _ = urls;
-        None
-    }
-
-    /// What the bare baseline is, for the bench's labels.
-    fn baseline_label(&self) -> &'static str {
-        "baseline (none)"
-    }
-
-    /// Starts the bare echo server `bench --baseline` and `bare-echo` run on `queue`.
-    async fn bare_echo(
-        &self,
-        urls: &BrokerUrls,
-        queue: &str,
-        prefetch: u16,
-    ) -> Result<Box<dyn BareEcho>, String> {
-        let _ = (urls, queue, prefetch);
-        Err(format!("--transport {} has no bare baseline", self.name()))
-    }
-
-    /// Connects a bare client of `queue`.
-    async fn bare_client(
-        &self,
-        urls: &BrokerUrls,
-        queue: &str,
-        max_in_flight: usize,
-    ) -> Result<Arc<dyn BareCall>, String> {
-        let _ = (urls, queue, max_in_flight);
-        Err(format!("--transport {} has no bare baseline", self.name()))
-    }
-
-    /// Declares the bare echo's queue before the echo servers use it, where they need that;
-    /// the handle removes it afterwards.
-    async fn declare_bare_queue(
-        &self,
-        flags: &Flags<'_>,
-        queue: &str,
-    ) -> Result<Option<Box<dyn QueueAdmin>>, String> {
-        let _ = (flags, queue);
-        Ok(None)
-    }
-}
-
-/// Removes a request queue declared by [`CliTransport::declare_queue`].
-#[async_trait]
-pub trait QueueAdmin: Send + Sync {
-    async fn delete(&self, queue: &str) -> Result<(), String>;
-}
-
-/// A running bare echo server.
-#[async_trait]
-pub trait BareEcho: Send {
-    /// Replies sent so far.
-    fn echoed(&self) -> u64;
-    /// Resolves when the server stops by itself (connection lost).
-    async fn ended(&mut self);
-    async fn stop(self: Box<Self>);
-}
-
-/// A bare client: the reply must be the request's body.
-#[async_trait]
-pub trait BareCall: Send + Sync {
-    async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError>;
-}
-
-/// A connected transport, usable as both ports.
-pub struct Transport {
-    pub requests: Arc<dyn RequestTransport>,
-    pub replies: Arc<dyn ReplyTransport>,
-}
-
-impl Transport {
-    fn new<T: RequestTransport + ReplyTransport + 'static>(transport: T) -> Self {
-        let transport = Arc::new(transport);
-        Self {
-            requests: transport.clone(),
-            replies: transport,
-        }
-    }
-}
-
-/// What the flags say about the broker, for each transport to take what it reads.
-pub struct Flags<'a> {
-    pub urls: &'a BrokerUrls,
-    pub tls_ca: Option<&'a Path>,
-    pub reply_to: ReplyToMode,
-    /// How a server declares its request queue if it is missing; None for a client.
-    pub request_queue: Option<&'a RequestQueueArgs>,
-}
-
-/// Where a transport's broker is: `--<long>`, or the variable `<env>`, else `default`.
-#[derive(Clone, Copy)]
-pub struct UrlFlag {
-    pub long: &'static str,
-    pub env: &'static str,
-    pub default: &'static str,
-    pub help: &'static str,
-}
-
-/// The URL flag of every registered transport, as given (or defaulted).
-#[derive(Clone, Default)]
-pub struct Urls(BTreeMap<&'static str, String>);
-
-impl Urls {
-    fn url_flags() -> impl Iterator<Item = UrlFlag> {
-        TRANSPORTS
-            .iter()
-            .filter_map(|transport| transport.url_flag())
-    }
-
-    /// The URL `flag` gives.
-    pub fn get(&self, flag: UrlFlag) -> &str {
-        self.0.get(flag.long).map_or(flag.default, String::as_str)
-    }
-
-    /// Each flag's variable and value, for a child `fibrpc` to reach the same brokers without
-    /// a password on its command line.
-    pub fn variables(&self) -> Vec<(&'static str, String)> {
-        Self::url_flags()
-            .map(|flag| (flag.env, self.get(flag).to_owned()))
-            .collect()
-    }
-}
-
-impl clap::FromArgMatches for Urls {
-    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        let given = Self::url_flags().filter_map(|flag| {
-            let url = matches.get_one::<String>(flag.long)?;
-            Some((flag.long, url.clone()))
-        });
-        Ok(Self(given.collect()))
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
-        *self = Self::from_arg_matches(matches)?;
-        Ok(())
-    }
-}
-
-impl clap::Args for Urls {
-    fn augment_args(command: clap::Command) -> clap::Command {
-        Self::url_flags().fold(command, |command, flag| {
-            command.arg(
-                clap::Arg::new(flag.long)
-                    .long(flag.long)
-                    .env(flag.env)
-                    .hide_env_values(true)
-                    .default_value(flag.default)
-                    .value_name("URL")
-                    .help(flag.help),
-            )
-        })
-    }
-
-    fn augment_args_for_update(command: clap::Command) -> clap::Command {
-        Self::augment_args(command)
-    }
-}
-
-/// A `--transport` value: the registered transport it names.
-#[derive(Clone, Copy)]
-pub struct Choice(&'static dyn CliTransport);
-
-impl std::ops::Deref for Choice {
-    type Target = dyn CliTransport;
-
-    fn deref(&self) -> &Self::Target {
-        self.0
-    }
-}
-
-/// The parser of `--transport`: the registered names (with `all`, the in-process ones too).
-pub fn parser(all: bool) -> impl TypedValueParser<Value = Choice> {
-    let values = TRANSPORTS
-        .iter()
-        .filter(move |transport| all || !transport.in_process())
-        .map(|transport| PossibleValue::new(transport.name()).help(transport.about()));
-    PossibleValuesParser::new(values).map(|name| named(&name))
-}
-
-fn named(name: &str) -> Choice {
-    let found = TRANSPORTS.iter().find(|transport| transport.name() == name);
-    // The parser accepts registered names only.
-    Choice(*found.unwrap_or(&TRANSPORTS[0]))
-}
-
-/// Refuses request-queue flags the transport would not read.
-pub fn check_queue_flags(
-    transport: &dyn CliTransport,
-    flags: &RequestQueueArgs,
-) -> Result<(), String> {
-    let given = flags.given();
-    if transport.takes_queue_flags() || given.is_empty() {
-        return Ok(());
-    }
-    let takers: Vec<&str> = TRANSPORTS
-        .iter()
-        .filter(|transport| transport.takes_queue_flags())
-        .map(|transport| transport.name())
-        .collect();
-    Err(format!(
-        "{} apply only to --transport {}",
-        given.join(", "),
-        takers.join(", ")
-    ))
-}
-
-/// Connects a client: it declares no request queue.
-pub async fn connect(broker: &BrokerArgs, reply_to: ReplyToMode) -> Result<Transport, String> {
-    let flags = Flags {
-        urls: &broker.urls,
-        tls_ca: broker.tls_ca.as_deref(),
-        reply_to,
-        request_queue: None,
-    };
-    broker.transport.connect(&flags).await
-}
-
-/// Connects a server, which declares its request queue if it is missing, as `request_queue`
-/// says. Bad combinations of flags are refused before connecting.
-pub async fn connect_server(
-    broker: &BrokerArgs,
-    request_queue: &RequestQueueArgs,
-) -> Result<Transport, String> {
-    check_queue_flags(&*broker.transport, request_queue)?;
-    let flags = Flags {
-        urls: &broker.urls,
-        tls_ca: broker.tls_ca.as_deref(),
-        reply_to: ReplyToMode::Exclusive,
-        request_queue: Some(request_queue),
-    };
-    broker.transport.connect(&flags).await
-}
-
-fn text(error: TransportError) -> String {
-    error.to_string()
-}
-
-/// A bare echo server started, as the bench holds one.
-fn started(
-    echo: Result<impl BareEcho + 'static, TransportError>,
-    what: &str,
-) -> Result<Box<dyn BareEcho>, String> {
-    match echo {
-        Ok(echo) => Ok(Box::new(echo)),
-        Err(error) => Err(format!("{what}: {error}")),
-    }
-}
-
-/// A bare client connected, as the bench's workers share one.
-fn connected(
-    client: Result<impl BareCall + 'static, TransportError>,
-) -> Result<Arc<dyn BareCall>, String> {
-    match client {
-        Ok(client) => Ok(Arc::new(client)),
-        Err(error) => Err(format!("bare client: {error}")),
-    }
-}
+// The adapters' connections declare and delete request queues for the bench.
+queue_admin!(AmqpTransport, NatsTransport, RedisTransport);
 
 /// RabbitMQ, through `fibrpc-amqp`.
 struct Amqp;
@@ -410,11 +117,7 @@ impl CliTransport for Amqp {
         flags: &Flags<'_>,
         queue: &str,
     ) -> Result<Box<dyn QueueAdmin>, String> {
-        let admin = AmqpTransport::connect(Self::config(flags)?)
-            .await
-            .map_err(text)?;
-        admin.declare_request_queue(queue).await.map_err(text)?;
-        Ok(Box::new(admin))
+        declared(AmqpTransport::connect(Self::config(flags)?).await, queue).await
     }
 
     fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
@@ -466,13 +169,6 @@ impl CliTransport for Amqp {
         queue: &str,
     ) -> Result<Option<Box<dyn QueueAdmin>>, String> {
         self.declare_queue(flags, queue).await.map(Some)
-    }
-}
-
-#[async_trait]
-impl QueueAdmin for AmqpTransport {
-    async fn delete(&self, queue: &str) -> Result<(), String> {
-        self.delete_queue(queue).await.map_err(text)
     }
 }
 
@@ -537,11 +233,11 @@ impl CliTransport for Nats {
         flags: &Flags<'_>,
         queue: &str,
     ) -> Result<Box<dyn QueueAdmin>, String> {
-        let admin = NatsTransport::connect(Self::config(flags.urls))
-            .await
-            .map_err(text)?;
-        admin.declare_request_queue(queue).await.map_err(text)?;
-        Ok(Box::new(admin))
+        declared(
+            NatsTransport::connect(Self::config(flags.urls)).await,
+            queue,
+        )
+        .await
     }
 
     fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
@@ -573,13 +269,6 @@ impl CliTransport for Nats {
         connected(
             fibrpc_nats::baseline::BareNatsClient::connect(urls.urls.get(NATS_URL), queue).await,
         )
-    }
-}
-
-#[async_trait]
-impl QueueAdmin for NatsTransport {
-    async fn delete(&self, queue: &str) -> Result<(), String> {
-        self.delete_queue(queue).await.map_err(text)
     }
 }
 
@@ -644,11 +333,11 @@ impl CliTransport for Redis {
         flags: &Flags<'_>,
         queue: &str,
     ) -> Result<Box<dyn QueueAdmin>, String> {
-        let admin = RedisTransport::connect(Self::config(flags.urls))
-            .await
-            .map_err(text)?;
-        admin.declare_request_queue(queue).await.map_err(text)?;
-        Ok(Box::new(admin))
+        declared(
+            RedisTransport::connect(Self::config(flags.urls)).await,
+            queue,
+        )
+        .await
     }
 
     fn broker_process(&self, urls: &BrokerUrls) -> Option<(String, BrokerName)> {
@@ -657,13 +346,6 @@ impl CliTransport for Redis {
             url,
             BrokerName::new("redis-server", None, &[("redis", 6379)]),
         ))
-    }
-}
-
-#[async_trait]
-impl QueueAdmin for RedisTransport {
-    async fn delete(&self, queue: &str) -> Result<(), String> {
-        self.delete_queue(queue).await.map_err(text)
     }
 }
 
@@ -693,13 +375,16 @@ impl CliTransport for Memory {
         _flags: &Flags<'_>,
         queue: &str,
     ) -> Result<Box<dyn QueueAdmin>, String> {
-        MEMORY_BROKER.declare_queue(queue);
-        Ok(Box::new(MEMORY_BROKER.clone()))
+        declared(Ok(MEMORY_BROKER.clone()), queue).await
     }
 }
 
 #[async_trait]
 impl QueueAdmin for InMemoryBroker {
+    async fn declare(&self, queue: &str) -> Result<(), String> {
+        self.declare_queue(queue);
+        Ok(())
+    }
     async fn delete(&self, queue: &str) -> Result<(), String> {
         self.delete_queue(queue);
         Ok(())
@@ -714,7 +399,7 @@ mod tests {
     fn names_are_distinct_and_the_in_process_ones_are_not_for_serving() {
         let names: std::collections::BTreeSet<_> = TRANSPORTS.iter().map(|t| t.name()).collect();
         assert_eq!(names.len(), TRANSPORTS.len());
-        assert_eq!(named("nats").name(), "nats");
+        assert_eq!(crate::registry::named("nats").name(), "nats");
         assert!(!TRANSPORTS[0].in_process(), "the default must be a broker");
         let flags = RequestQueueArgs {
             durable: true,
