@@ -63,12 +63,13 @@ pub enum CallOutcome {
     Fault,
     /// No reply before the deadline.
     Timeout,
-    /// No queue took the request (none by that name, or the broker refused it).
+    /// No queue took the request (none by that name).
     Unroutable,
     /// The connection was lost.
     Disconnected,
-    /// Anything else: a transport error, a request that could not be encoded, a reply that
-    /// could not be read.
+    /// Anything else: another transport error (the broker refused the request, did not
+    /// answer in time, ...), a request that could not be encoded, a reply that could not be
+    /// read.
     Other,
 }
 
@@ -101,9 +102,7 @@ impl CallOutcome {
             Err(CallError::Remote(_)) => Self::RemoteError,
             Err(CallError::Fault(_)) => Self::Fault,
             Err(CallError::Timeout(_)) => Self::Timeout,
-            Err(CallError::Transport(
-                TransportError::NoSuchQueue { .. } | TransportError::Refused { .. },
-            )) => Self::Unroutable,
+            Err(CallError::Transport(TransportError::NoSuchQueue { .. })) => Self::Unroutable,
             Err(CallError::Transport(TransportError::Disconnected { .. })) => Self::Disconnected,
             Err(_) => Self::Other,
         }

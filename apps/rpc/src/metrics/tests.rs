@@ -168,3 +168,20 @@ async fn eventually(condition: impl Fn() -> bool) {
         "the counters did not reach what was expected"
     );
 }
+
+#[tokio::test]
+async fn a_call_to_a_missing_queue_is_counted_unroutable() {
+    let broker = InMemoryBroker::new();
+    let mut registry = Registry::default();
+    let config = ClientConfig {
+        queue: "nobody-here".to_owned(),
+        metrics: Some(Metrics::register(&mut registry)),
+        ..ClientConfig::default()
+    };
+    let client = RpcClient::connect(Arc::new(broker.connect()), config)
+        .await
+        .unwrap();
+    assert!(client.call::<Fib>(10).await.is_err());
+    let unroutable = "fibrpc_client_calls_total{procedure=\"fib\",outcome=\"unroutable\"}";
+    assert_eq!(sample(&render(&registry), unroutable), 1.0);
+}

@@ -248,11 +248,7 @@ impl RpcServer {
             };
         let span = tracing::info_span!("rpc.request", procedure, trace_id = %context.trace_id());
         let stats = self.stats.clone();
-        let in_flight = self
-            .config
-            .metrics
-            .as_ref()
-            .map(|metrics| InFlight::enter(metrics));
+        let in_flight = self.config.metrics.as_ref().map(InFlight::enter);
         let started = metrics.is_some().then(Instant::now);
         let counted = async move {
             // Handlers' panics are caught where they run; this guards the server loop

@@ -343,6 +343,30 @@ async fn an_unknown_procedure_gets_an_error_reply_and_is_acknowledged() {
     );
 }
 
+/// The handler runs in the trace its caller sent (its own calls join it); a malformed
+/// `traceparent` starts a new trace, and the request is answered all the same.
+#[tokio::test]
+async fn handlers_run_in_the_callers_trace_and_a_malformed_one_is_ignored() {
+    let trace_of_handler = || {
+        Service::default().register(Echo, |_, _: String| async move {
+            let context = crate::TraceContext::current().expect("no trace context");
+            Ok(context.trace_id().to_string())
+        })
+    };
+    let traced = |traceparent: &str| Envelope {
+        traceparent: Some(traceparent.to_owned()),
+        ..named_request(Some("test.echo"), encoded("which trace?"))
+    };
+    let sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let continued = echo_reply(traced(sent), trace_of_handler(), ServerConfig::default()).await;
+    assert_eq!(continued.unwrap(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    let malformed = traced("00-4bf92f3577b34da6a3ce929d0e0e4736-not-hex");
+    let fresh = echo_reply(malformed, trace_of_handler(), ServerConfig::default()).await;
+    let fresh = fresh.expect("a malformed traceparent must not fail the request");
+    assert_eq!(fresh.len(), 32);
+    assert_ne!(fresh, "4bf92f3577b34da6a3ce929d0e0e4736");
+}
+
 #[tokio::test]
 async fn a_panicking_handler_gets_an_internal_error_reply_and_is_acknowledged() {
     let request = named_request(Some("test.echo"), encoded("panic"));
