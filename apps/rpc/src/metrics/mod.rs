@@ -151,12 +151,15 @@ impl Metrics {
         procedure: &'static str,
     ) -> ProcedureMetrics<{ ServerOutcome::ALL.len() }> {
         let families = &self.inner;
-        ProcedureMetrics::resolve(
-            procedure,
-            ServerOutcome::ALL.map(ServerOutcome::label),
-            &families.server_requests,
-            &families.server_durations,
-        )
+        ProcedureMetrics {
+            in_flight: Some(families.server_in_flight.clone()),
+            ..ProcedureMetrics::resolve(
+                procedure,
+                ServerOutcome::ALL.map(ServerOutcome::label),
+                &families.server_requests,
+                &families.server_durations,
+            )
+        }
     }
 
     /// The counters of a procedure a client calls; looked up without a lock but for the
@@ -178,10 +181,6 @@ impl Metrics {
             })
     }
 
-    pub(crate) fn server_in_flight(&self) -> &Gauge {
-        &self.inner.server_in_flight
-    }
-
     /// The reconnection counter of a server's or a client's (`role`), shown as 0 from the
     /// start, so that a rate over it is defined before the first reconnection.
     pub(crate) fn reconnects(&self, role: &'static str) -> Counter {
@@ -200,10 +199,12 @@ impl Metrics {
     }
 }
 
-/// One procedure's counters, a counter per outcome, and its histogram.
+/// One procedure's counters, a counter per outcome, and its histogram; a server's also the
+/// gauge of its requests in flight (held here so that counting one costs no clone).
 pub(crate) struct ProcedureMetrics<const N: usize> {
     outcomes: [Counter; N],
     durations: Histogram,
+    in_flight: Option<Gauge>,
 }
 
 impl<const N: usize> ProcedureMetrics<N> {
@@ -221,6 +222,7 @@ impl<const N: usize> ProcedureMetrics<N> {
             durations: durations
                 .get_or_create(&ProcedureLabel { procedure })
                 .clone(),
+            in_flight: None,
         }
     }
 
@@ -234,6 +236,23 @@ impl<const N: usize> ProcedureMetrics<N> {
 impl ProcedureMetrics<{ ServerOutcome::ALL.len() }> {
     pub(crate) fn record_request(&self, outcome: ServerOutcome, took: Duration) {
         self.record(outcome as usize, took);
+    }
+
+    /// Counts a request in flight until the guard is dropped.
+    pub(crate) fn enter(&self) -> Option<InFlight<'_>> {
+        self.in_flight.as_ref().map(|gauge| {
+            gauge.inc();
+            InFlight(gauge)
+        })
+    }
+}
+
+/// A request counted in the in-flight gauge; dropped when its handling ends in any way.
+pub(crate) struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

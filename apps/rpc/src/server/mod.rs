@@ -248,9 +248,9 @@ impl RpcServer {
             };
         let span = tracing::info_span!("rpc.request", procedure, trace_id = %context.trace_id());
         let stats = self.stats.clone();
-        let in_flight = self.config.metrics.as_ref().map(InFlight::enter);
         let started = metrics.is_some().then(Instant::now);
         let counted = async move {
+            let _in_flight = metrics.as_deref().and_then(ServerProcedureMetrics::enter);
             // Handlers' panics are caught where they run; this guards the server loop
             // against one anywhere else in answering a request.
             let outcome = AssertUnwindSafe(context.scope(handling))
@@ -261,10 +261,9 @@ impl RpcServer {
                     ServerOutcome::Internal
                 });
             stats.record(outcome);
-            if let (Some(metrics), Some(started)) = (metrics, started) {
+            if let (Some(metrics), Some(started)) = (&metrics, started) {
                 metrics.record_request(outcome, started.elapsed());
             }
-            drop(in_flight);
         };
         Box::pin(counted.instrument(span))
     }
@@ -292,23 +291,6 @@ impl RpcServer {
                 }
             }
         }
-    }
-}
-
-/// Counts a request in the in-flight gauge for as long as it lives.
-struct InFlight(prometheus_client::metrics::gauge::Gauge);
-
-impl InFlight {
-    fn enter(metrics: &Metrics) -> Self {
-        let gauge = metrics.server_in_flight().clone();
-        gauge.inc();
-        Self(gauge)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
     }
 }
 
