@@ -227,3 +227,32 @@ fn trace_id_in(logs: &str) -> Option<String> {
     let id: String = after.chars().take_while(char::is_ascii_hexdigit).collect();
     (id.len() == 32).then_some(id)
 }
+
+/// `bench --metrics` measures with counting on: in process, and in `serve --metrics`
+/// children (on any free port each).
+#[test]
+fn the_bench_runs_with_metrics_on() {
+    let memory = ["--transport", "memory"];
+    let processes = ["--transport", "amqp", "--server-process"];
+    let mut runs = vec![&memory[..]];
+    if rabbitmq_available() {
+        runs.push(&processes[..]);
+    }
+    for transport in runs {
+        let json = TempFile::new("metrics.json");
+        let mut bench = fibrpc();
+        bench
+            .args(["bench", "--metrics", "--calls", "300", "--warmup", "20"])
+            .args(["--json", json.path()])
+            .args(transport);
+        let output = run(bench);
+        assert!(
+            output.status.success(),
+            "{transport:?}: {}",
+            stderr(&output)
+        );
+        let report = json.json();
+        assert_eq!(report["calls"], 300, "{transport:?}");
+        assert_eq!(report["errors"], 0, "{transport:?}");
+    }
+}
