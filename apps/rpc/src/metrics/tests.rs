@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::testing::{Echo, EchoError};
-use crate::{CallError, ClientConfig, Fib, RpcClient, RpcServer, ServerConfig, Service};
+use crate::{CallError, ClientConfig, Fib, Procedure, RpcClient, RpcServer, ServerConfig, Service};
 
 /// The value of the sample `name{labels}` in `text`, 0 when absent.
 fn sample(text: &str, series: &str) -> f64 {
@@ -184,4 +184,37 @@ async fn a_call_to_a_missing_queue_is_counted_unroutable() {
     assert!(client.call::<Fib>(10).await.is_err());
     let unroutable = "fibrpc_client_calls_total{procedure=\"fib\",outcome=\"unroutable\"}";
     assert_eq!(sample(&render(&registry), unroutable), 1.0);
+}
+
+/// What counting adds to one call, both sides together, single-threaded (uncontended):
+/// `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo test -p fibrpc-rpc --lib counting_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a check"]
+fn counting_cost_per_call() {
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let server = metrics.server_procedure("fib");
+    let calls = 5_000_000u32;
+    let started = Instant::now();
+    for _ in 0..calls {
+        // As a call does: the client's clock, the server's clock, then each side's record.
+        let called = Instant::now();
+        let taken = Instant::now();
+        let in_flight = server.enter();
+        server.record_request(black_box(ServerOutcome::Ok), taken.elapsed());
+        drop(in_flight);
+        let client = metrics.client_procedure(black_box(Fib::NAME));
+        client.record_call(black_box(CallOutcome::Ok), called.elapsed());
+    }
+    let per_call = started.elapsed() / calls;
+    let started = Instant::now();
+    for _ in 0..calls {
+        black_box(Instant::now());
+    }
+    let clock = started.elapsed() / calls;
+    println!("counting costs {per_call:?} per call (client and server), of which 4 clock readings at {clock:?} each");
+    assert!(render(&registry).contains("fibrpc_client_calls_total"));
 }
