@@ -6,8 +6,10 @@ pub mod cluster;
 pub mod failures;
 mod memory;
 mod nats;
+mod redis;
 pub mod throughput;
 
 pub use amqp::AmqpFactory;
 pub use memory::MemoryFactory;
 pub use nats::NatsFactory;
+pub use redis::RedisFactory;

@@ -42,6 +42,8 @@ pub enum TransportKind {
     Amqp,
     /// NATS with JetStream.
     Nats,
+    /// Redis 7 (Streams).
+    Redis,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -77,6 +79,14 @@ pub struct BrokerUrls {
         default_value = "nats://127.0.0.1:4222"
     )]
     pub nats_url: String,
+    /// The Redis server's URL, for `--transport redis`.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
 }
 
 /// Where the broker is and which queue carries the requests.
@@ -250,6 +260,7 @@ pub enum BenchTransport {
     Memory,
     Amqp,
     Nats,
+    Redis,
 }
 
 impl BenchTransport {
@@ -258,6 +269,7 @@ impl BenchTransport {
             BenchTransport::Memory => "memory",
             BenchTransport::Amqp => "amqp",
             BenchTransport::Nats => "nats",
+            BenchTransport::Redis => "redis",
         }
     }
 }

@@ -7,6 +7,9 @@ use fibrpc_nats::baseline::{BareNatsClient, BareNatsEcho};
 
 use crate::args::{BrokerUrls, TransportKind};
 
+/// Redis has no bare request/reply written yet to compare fibrpc with.
+const NO_BARE_REDIS: &str = "there is no bare Redis baseline yet (drop --baseline)";
+
 /// A running bare echo server.
 pub enum BareServer {
     Amqp(Box<AmqpEcho>),
@@ -31,6 +34,7 @@ impl BareServer {
                 .await
                 .map(Self::Nats)
                 .map_err(|error| format!("bare NATS echo: {error}")),
+            TransportKind::Redis => Err(NO_BARE_REDIS.to_owned()),
         }
     }
 
@@ -78,6 +82,7 @@ impl BareCaller {
             TransportKind::Nats => BareNatsClient::connect(&urls.nats_url, queue)
                 .await
                 .map(Self::Nats),
+            TransportKind::Redis => return Err(NO_BARE_REDIS.to_owned()),
         }
         .map_err(|error| format!("bare client: {error}"))
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, QueueKind, ReplyQueueMode, RequestQueueSpec};
 use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
+use fibrpc_redis::{RedisConfig, RedisTransport};
 
 use crate::args::{
     BrokerArgs, BrokerUrls, QueueType, ReplyToMode, RequestQueueArgs, TransportKind,
@@ -123,6 +124,12 @@ async fn open(
                 .map_err(|error| error.to_string())?;
             Ok(Transport::new(transport))
         }
+        TransportKind::Redis => {
+            let transport = RedisTransport::connect(redis_config(&broker.urls))
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok(Transport::new(transport))
+        }
     }
 }
 
@@ -159,6 +166,13 @@ pub fn nats_config(urls: &BrokerUrls) -> NatsConfig {
     }
 }
 
+pub fn redis_config(urls: &BrokerUrls) -> RedisConfig {
+    RedisConfig {
+        url: urls.redis_url.clone(),
+        ..RedisConfig::default()
+    }
+}
+
 /// A broker connection that can also make and remove request queues, as `fibrpc bench` does
 /// for the queue of its run.
 pub trait AdminTransport: RequestTransport + ReplyTransport + Clone + Sized + 'static {
@@ -188,6 +202,20 @@ impl AdminTransport for NatsTransport {
 
     fn open(config: NatsConfig) -> impl Future<Output = Result<Self, TransportError>> + Send {
         NatsTransport::connect(config)
+    }
+    fn declare(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send {
+        self.declare_request_queue(queue)
+    }
+    fn delete(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send {
+        self.delete_queue(queue)
+    }
+}
+
+impl AdminTransport for RedisTransport {
+    type Config = RedisConfig;
+
+    fn open(config: RedisConfig) -> impl Future<Output = Result<Self, TransportError>> + Send {
+        RedisTransport::connect(config)
     }
     fn declare(&self, queue: &str) -> impl Future<Output = Result<(), TransportError>> + Send {
         self.declare_request_queue(queue)

@@ -162,6 +162,28 @@ fn bench_over_nats_with_server_processes_and_baseline() {
 }
 
 #[test]
+fn bench_over_redis_answers_every_call() {
+    if !redis_available() {
+        return;
+    }
+    let json = TempFile::new("redis.json");
+    let args = [
+        "--transport",
+        "redis",
+        "--calls",
+        "500",
+        "--concurrency",
+        "16",
+    ];
+    let report = bench_json(&args, &json);
+    assert_eq!(report["transport"], "redis");
+    assert_eq!(
+        (report["calls"].as_u64(), report["errors"].as_u64()),
+        (Some(500), Some(0))
+    );
+}
+
+#[test]
 fn bench_on_quorum_request_queues_declares_both_sides_alike() {
     if !rabbitmq_available() {
         return;

@@ -16,6 +16,7 @@ fn baseline_name(transport: BenchTransport) -> &'static str {
         BenchTransport::Memory => "baseline (channel echo)",
         BenchTransport::Amqp => "baseline (bare lapin)",
         BenchTransport::Nats => "baseline (bare async-nats)",
+        BenchTransport::Redis => "baseline (none for Redis yet)",
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) enum BrokerName {
     /// RabbitMQ: Erlang's `beam.smp` running `rabbit`.
     RabbitMq,
     Nats,
+    /// Redis rewrites its command line: `redis-server 127.0.0.1:6379` in one argument.
+    Redis,
 }
 
 impl BrokerName {
@@ -50,6 +52,7 @@ impl BrokerName {
                 program.ends_with("beam.smp") && args.iter().any(|arg| arg.contains("rabbit"))
             }
             BrokerName::Nats => program.ends_with("nats-server"),
+            BrokerName::Redis => program.contains("redis-server"),
         }
     }
 }
@@ -93,6 +96,7 @@ pub(crate) fn local_port(url: &str) -> Option<u16> {
             "amqp" => Some(5672),
             "amqps" => Some(5671),
             "nats" | "tls" => Some(4222),
+            "redis" => Some(6379),
             _ => None,
         },
     }

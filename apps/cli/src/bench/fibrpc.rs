@@ -7,6 +7,7 @@ use fibrpc_amqp::AmqpTransport;
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::NatsTransport;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
+use fibrpc_redis::RedisTransport;
 use fibrpc_rpc::metrics::Registry;
 use fibrpc_rpc::{ClientConfig, Fib, Metrics, RpcClient, RpcServer, ServerConfig};
 
@@ -32,6 +33,10 @@ pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<S
         BenchTransport::Nats => {
             let config = transport::nats_config(&settings.args.urls);
             on_broker::<NatsTransport>(settings, config, &mut side).await
+        }
+        BenchTransport::Redis => {
+            let config = transport::redis_config(&settings.args.urls);
+            on_broker::<RedisTransport>(settings, config, &mut side).await
         }
     };
     match outcome {

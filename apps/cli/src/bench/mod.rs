@@ -48,6 +48,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             discover::brokers(&nodes, BrokerName::RabbitMq)
         }
         BenchTransport::Nats => discover::brokers(&args.urls.nats_url, BrokerName::Nats),
+        BenchTransport::Redis => discover::brokers(&args.urls.redis_url, BrokerName::Redis),
     };
     print_header(&settings, &brokers);
     let baseline = match args.baseline {

@@ -35,6 +35,7 @@ impl ServerProcess {
             .env("AMQP_URL", &urls.amqp_url)
             .env("AMQP_SHUFFLE", urls.amqp_shuffle.to_string())
             .env("NATS_URL", &urls.nats_url)
+            .env("REDIS_URL", &urls.redis_url)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -85,6 +85,7 @@ impl<'a> Settings<'a> {
             BenchTransport::Memory => None,
             BenchTransport::Amqp => Some(TransportKind::Amqp),
             BenchTransport::Nats => Some(TransportKind::Nats),
+            BenchTransport::Redis => Some(TransportKind::Redis),
         }
     }
 

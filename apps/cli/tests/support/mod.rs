@@ -30,6 +30,15 @@ pub fn nats_available() -> bool {
     broker_available("NATS", 4222, "start it with `nats-server -js`")
 }
 
+/// True when Redis answers on 127.0.0.1:6379; with CI=true a missing server fails the test.
+pub fn redis_available() -> bool {
+    broker_available(
+        "Redis",
+        6379,
+        "start it with `redis-server --save '' --appendonly no --daemonize yes`",
+    )
+}
+
 fn broker_available(name: &str, port: u16, hint: &str) -> bool {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
@@ -44,6 +53,7 @@ fn broker_available(name: &str, port: u16, hint: &str) -> bool {
 pub fn fibrpc() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fibrpc"));
     command.env_remove("AMQP_URL");
+    command.env_remove("REDIS_URL");
     command
 }
 
@@ -272,11 +282,7 @@ pub fn interop_script(name: &str) -> PathBuf {
 
 /// Deletes queues a test made through servers it started (they outlive their servers).
 pub fn delete_amqp_queues(queues: &[&str]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let admin = fibrpc_amqp::AmqpTransport::connect(fibrpc_amqp::AmqpConfig::default())
             .await
             .unwrap();
@@ -284,6 +290,25 @@ pub fn delete_amqp_queues(queues: &[&str]) {
             admin.delete_queue(queue).await.unwrap();
         }
     });
+}
+
+/// Deletes the stream a `fibrpc serve --transport redis` made for `queue`.
+pub fn delete_redis_queue(queue: &str) {
+    block_on(async {
+        let admin = fibrpc_redis::RedisTransport::connect(fibrpc_redis::RedisConfig::default())
+            .await
+            .unwrap();
+        admin.delete_queue(queue).await.unwrap();
+    });
+}
+
+/// Runs `future` to its end, for the synchronous tests of the binary.
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
 
 /// A temporary file path, removed when dropped.

@@ -271,11 +271,23 @@ impl RpcClient {
             replied = &mut reply => replied,
         };
         let reply = replied.map_err(|_| TransportError::disconnected("reply loop ended"))??;
-        let codec = Codec::for_content_type(reply.content_type.as_deref()).map_err(|error| {
-            CallError::BadReply {
-                reason: error.to_string(),
-            }
-        })?;
+        let reply_codec =
+            Codec::for_content_type(reply.content_type.as_deref()).map_err(|error| {
+                CallError::BadReply {
+                    reason: error.to_string(),
+                }
+            })?;
+        // A server that does not read our codec answers in its own (the tutorial's servers
+        // parse a bincode body as text and answer "0"): such a reply is not an answer.
+        if reply_codec != codec {
+            return Err(CallError::BadReply {
+                reason: format!(
+                    "a {} reply to a {} request: the server does not speak this codec (the text wire is --text)",
+                    reply_codec.content_type(),
+                    codec.content_type()
+                ),
+            });
+        }
         P::Wire::decode_reply(codec, &reply.body)
     }
 

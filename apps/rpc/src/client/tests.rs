@@ -116,6 +116,38 @@ async fn a_call_sends_a_complete_request_and_takes_its_reply() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reply_in_another_codec_than_the_request_is_refused_not_misread() {
+    let (inbox, replies) = inbox("r");
+    let (sent, requests) = std_mpsc::channel();
+    let client = RpcClient::connect(Arc::new(transport(vec![inbox], sent)), config())
+        .await
+        .unwrap();
+
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.call::<Fib>(30).await }
+    });
+    let request = tokio::task::spawn_blocking(move || requests.recv().unwrap())
+        .await
+        .unwrap();
+    // What the tutorial's text servers answer to a bincode body they cannot parse.
+    replies
+        .send(Envelope {
+            correlation_id: request.correlation_id.clone(),
+            body: b"0".to_vec(),
+            ..Envelope::default()
+        })
+        .unwrap();
+    match call.await.unwrap() {
+        Err(CallError::BadReply { reason }) => {
+            assert!(reason.contains("text/plain reply"), "{reason}")
+        }
+        other => panic!("a text answer to a bincode request was taken: {other:?}"),
+    }
+    drop(replies);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reply_for_another_call_is_not_delivered() {
     let (inbox, replies) = inbox("r");
     let (sent, requests) = std_mpsc::channel();
