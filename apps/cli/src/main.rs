@@ -7,6 +7,7 @@ mod bare_echo;
 mod bench;
 mod call;
 mod demo;
+mod observe;
 mod serve;
 mod shutdown;
 mod transport;
