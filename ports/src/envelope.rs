@@ -28,6 +28,11 @@ pub struct Envelope {
     /// can tell.
     pub deadline: Option<Instant>,
     pub body: Vec<u8>,
+    /// The W3C trace context of the call (a `traceparent` value: `00-<trace id>-<parent
+    /// id>-<flags>`), so that the server's work joins the caller's trace. An adapter MUST carry
+    /// it unchanged (an AMQP header, a NATS header); the protocol, not the adapter, reads it,
+    /// and ignores one it cannot parse.
+    pub traceparent: Option<String>,
 }
 
 impl Envelope {

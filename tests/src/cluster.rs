@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, QueueKind, RequestQueueSpec};
 use fibrpc_test_support::skip_or_fail;
@@ -156,6 +156,18 @@ impl Cluster {
             .into_iter()
             .filter(|node| running.contains(&format!("fibrpc{node}@localhost")))
             .collect()
+    }
+
+    /// The nodes `ask` sees running, asked again until it sees all of them or `within` passed.
+    pub async fn running_nodes_once_all(&self, ask: usize, within: Duration) -> Vec<usize> {
+        let give_up = Instant::now() + within;
+        loop {
+            let running = self.running_nodes(ask).await;
+            if running == NODES || Instant::now() >= give_up {
+                return running;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     async fn script(&self, args: &[&str]) {

@@ -327,12 +327,13 @@ async fn rejoins(cluster: &Cluster, node: usize, queue: &str) {
     let started = Instant::now();
     cluster.start(node).await;
     let took = started.elapsed();
+    // A booted node is back in the cluster only once every node has seen it connect again,
+    // which lags its boot on a busy machine: wait for that, within a bound.
     for ask in NODES {
-        assert_eq!(
-            cluster.running_nodes(ask).await,
-            NODES,
-            "as node {ask} sees it"
-        );
+        let seen = cluster
+            .running_nodes_once_all(ask, Duration::from_secs(60))
+            .await;
+        assert_eq!(seen, NODES, "as node {ask} sees it");
     }
     let server = fib_server(transport_on(cluster, node).await, server_config(queue));
     let client = RpcClient::connect(

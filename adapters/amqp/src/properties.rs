@@ -1,15 +1,19 @@
 //! Envelope fields <-> AMQP message properties. The procedure a request calls travels in the
 //! `type` property (lapin: `with_type`, read back as `kind`), which the tutorial's clients
-//! leave empty.
+//! leave empty. The trace context travels in a `traceparent` header, as W3C's AMQP binding
+//! and OpenTelemetry's instrumentations put it.
 
 use std::time::Duration;
 
 use fibrpc_ports::{Envelope, TransportError};
-use lapin::types::ShortString;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::BasicProperties;
 
 /// AMQP short strings hold at most 255 bytes.
 const SHORT_STRING_MAX: usize = 255;
+
+/// The header carrying [`Envelope::traceparent`].
+const TRACEPARENT: &str = "traceparent";
 
 fn short(field: &str, value: &str) -> Result<ShortString, TransportError> {
     if value.len() > SHORT_STRING_MAX {
@@ -42,6 +46,14 @@ pub(crate) fn to_properties(envelope: &Envelope) -> Result<BasicProperties, Tran
     if let Some(millis) = envelope.deadline_to_wire_millis() {
         properties = properties.with_expiration(millis.to_string().into());
     }
+    if let Some(traceparent) = &envelope.traceparent {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            TRACEPARENT.into(),
+            AMQPValue::LongString(traceparent.as_str().into()),
+        );
+        properties = properties.with_headers(headers);
+    }
     Ok(properties)
 }
 
@@ -61,6 +73,17 @@ pub(crate) fn to_envelope(properties: &BasicProperties, body: Vec<u8>) -> Envelo
         procedure: text(properties.kind()),
         deadline,
         body,
+        traceparent: traceparent(properties),
+    }
+}
+
+/// The `traceparent` header as text, whether sent as a long or a short string; anything else
+/// is left for the protocol to find missing.
+fn traceparent(properties: &BasicProperties) -> Option<String> {
+    match properties.headers().as_ref()?.inner().get(TRACEPARENT)? {
+        AMQPValue::LongString(value) => String::from_utf8(value.as_bytes().to_vec()).ok(),
+        AMQPValue::ShortString(value) => Some(value.as_str().to_owned()),
+        _ => None,
     }
 }
 
@@ -79,6 +102,7 @@ mod tests {
             procedure: Some("text.count".into()),
             deadline: Some(Instant::now() + Duration::from_secs(5)),
             body: b"30".to_vec(),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         };
         let properties = to_properties(&envelope).unwrap();
         let millis: u64 = properties
@@ -98,6 +122,7 @@ mod tests {
             Some("text.count")
         );
         assert_eq!(back.procedure, envelope.procedure);
+        assert_eq!(back.traceparent, envelope.traceparent);
         assert!(back.deadline.is_some());
     }
 

@@ -17,6 +17,8 @@ const PROCEDURE: &str = "Fibrpc-Procedure";
 /// (`Envelope::deadline_to_wire_millis`), less, on arrival, how long it waited (see
 /// [`to_envelope`]).
 const DEADLINE: &str = "Fibrpc-Deadline-Ms";
+/// The W3C trace context, under the name W3C and OpenTelemetry give it.
+const TRACEPARENT: &str = "traceparent";
 
 /// The headers carrying `envelope`'s fields. Fails on a field a header cannot hold (async-nats
 /// would panic on it).
@@ -27,6 +29,7 @@ pub(crate) fn to_headers(envelope: &Envelope) -> Result<HeaderMap, TransportErro
         (REPLY_TO, &envelope.reply_to),
         (CONTENT_TYPE, &envelope.content_type),
         (PROCEDURE, &envelope.procedure),
+        (TRACEPARENT, &envelope.traceparent),
     ];
     for (name, value) in fields {
         if let Some(value) = value {
@@ -77,6 +80,7 @@ pub(crate) fn to_envelope(
         procedure: field(PROCEDURE),
         deadline,
         body,
+        traceparent: field(TRACEPARENT),
     }
 }
 
@@ -95,6 +99,7 @@ mod tests {
             procedure: Some("text.count".to_owned()),
             deadline: None,
             body: b"30".to_vec(),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         };
         let headers = to_headers(&full).unwrap();
         assert_eq!(

@@ -10,6 +10,8 @@ const CORRELATION_ID: &str = "correlation_id";
 const REPLY_TO: &str = "reply_to";
 const CONTENT_TYPE: &str = "content_type";
 const PROCEDURE: &str = "procedure";
+/// The W3C trace context, under W3C's name for it.
+const TRACEPARENT: &str = "traceparent";
 /// The deadline in the ports' wire form: milliseconds left when the message was sent.
 const DEADLINE_MS: &str = "deadline_ms";
 const BODY: &str = "body";
@@ -23,6 +25,7 @@ pub(crate) fn to_pairs(envelope: &Envelope) -> Vec<(&'static str, Vec<u8>)> {
         (REPLY_TO, &envelope.reply_to),
         (CONTENT_TYPE, &envelope.content_type),
         (PROCEDURE, &envelope.procedure),
+        (TRACEPARENT, &envelope.traceparent),
     ];
     let mut pairs: Vec<(&'static str, Vec<u8>)> = text
         .into_iter()
@@ -51,6 +54,7 @@ pub(crate) fn from_pairs(
     let reply_to = text(REPLY_TO)?;
     let content_type = text(CONTENT_TYPE)?;
     let procedure = text(PROCEDURE)?;
+    let traceparent = text(TRACEPARENT)?;
     let deadline = text(DEADLINE_MS)?
         .map(|left| {
             left.parse::<u64>()
@@ -66,6 +70,7 @@ pub(crate) fn from_pairs(
         procedure,
         deadline,
         body,
+        traceparent,
     })
 }
 
@@ -127,6 +132,7 @@ mod tests {
             procedure: Some("fib".to_owned()),
             deadline: None,
             body: b"30".to_vec(),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
         };
         assert_eq!(round_trip(&full, Duration::ZERO), full);
     }

@@ -159,6 +159,10 @@ pub struct ServeArgs {
     /// Largest request body read, in bytes; larger ones get an error reply.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
+    /// Serve Prometheus metrics (`/metrics`) and health checks (`/healthz`, `/readyz`) over
+    /// HTTP on this address, e.g. 127.0.0.1:9464 (port 0: any free port, printed).
+    #[arg(long, value_name = "ADDRESS")]
+    pub metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub request_queue: RequestQueueArgs,
 }
@@ -288,6 +292,10 @@ pub struct BenchArgs {
     /// Time fib(n) computed and rendered to decimal, with no transport at all.
     #[arg(long)]
     pub domain: bool,
+    /// Count fibrpc's calls and requests in Prometheus metrics, as `serve --metrics` does,
+    /// to measure what that costs.
+    #[arg(long)]
+    pub metrics: bool,
     /// How the request queues (fibrpc's and the baseline's) are declared.
     #[command(flatten)]
     pub request_queue: RequestQueueArgs,

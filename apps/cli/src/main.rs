@@ -6,6 +6,7 @@ mod bare_echo;
 mod bench;
 mod call;
 mod demo;
+mod observe;
 mod registry;
 mod serve;
 mod shutdown;

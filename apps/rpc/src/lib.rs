@@ -14,23 +14,34 @@
 //! - [`Codec`]: the wire formats, chosen per message by content type: bincode (our default)
 //!   and the RabbitMQ tutorial's decimal text (fib's only).
 //!
-//! Depends on the domain (for fib) and the ports only; it knows no broker. Nothing but the
-//! [`fib`] module knows fib.
+//! - [`metrics`]: Prometheus counters of requests and calls, by procedure and outcome, counted
+//!   here once for every adapter; [`Readiness`] follows whether a server consumes; [`trace`]
+//!   carries a W3C trace context from the caller to the server.
+//!
+//! Depends on the domain (for fib) and the ports only (and prometheus-client for the metrics'
+//! types); it knows no broker and no HTTP. Nothing but the [`fib`] module knows fib.
 
 mod backoff;
 pub mod client;
 pub mod codec;
 mod error;
 pub mod fib;
+pub mod metrics;
 mod procedure;
 pub mod server;
 #[cfg(test)]
 mod testing;
+pub mod trace;
 
 pub use backoff::Backoff;
 pub use client::{ClientConfig, ClientStats, RetryPolicy, RpcClient};
 pub use codec::Codec;
 pub use error::{CallError, Fault, ServerError};
 pub use fib::Fib;
+pub use metrics::Metrics;
 pub use procedure::{Bincode, Procedure, Wire};
-pub use server::{Expired, Limits, RpcServer, ServerConfig, ServerHandle, ServerStats, Service};
+pub use server::{
+    Expired, Limits, Readiness, RpcServer, ServerConfig, ServerHandle, ServerState, ServerStats,
+    Service,
+};
+pub use trace::TraceContext;

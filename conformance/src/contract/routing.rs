@@ -103,7 +103,7 @@ pub async fn inbox_receives_as_soon_as_opened(factory: &dyn TransportFactory) {
 }
 
 /// "carry every Envelope field except deadline through unchanged": correlation id, reply_to,
-/// content type, procedure and body arrive as sent, on requests and on replies; the deadline
+/// content type, procedure, trace context (`traceparent`) and body arrive as sent, on requests and on replies; the deadline
 /// arrives as (about) the same instant; absent fields stay absent.
 pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
     let queue = queue(factory, "fields").await;
@@ -117,6 +117,7 @@ pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
         procedure: Some("text.count".to_owned()),
         deadline: Some(Instant::now() + Duration::from_secs(30)),
         body: vec![0, 1, 2, 255],
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
     };
     send(&connection, &queue, full.clone()).await;
     let got = next(&mut stream).await;
@@ -124,6 +125,7 @@ pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
     assert_eq!(got.envelope.reply_to, full.reply_to);
     assert_eq!(got.envelope.content_type, full.content_type);
     assert_eq!(got.envelope.procedure, full.procedure);
+    assert_eq!(got.envelope.traceparent, full.traceparent);
     assert_eq!(got.envelope.body, full.body);
     let deadline = got.envelope.deadline.expect("the deadline was lost");
     let sent = full.deadline.unwrap_or_else(Instant::now);

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use fibrpc_ports::{ReplyTransport, RequestTransport};
-use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::metrics::Registry;
+use fibrpc_rpc::{ClientConfig, Fib, Metrics, RpcClient, RpcServer, ServerConfig};
 
 use super::caller::Caller;
 use super::discover;
@@ -86,7 +87,24 @@ fn serve_args(settings: &Settings<'_>, queue: &str) -> Vec<String> {
     .map(str::to_owned)
     .into_iter()
     .chain(settings.args.request_queue.to_args())
+    // Any free port: the bench measures the counting, nobody scrapes.
+    .chain(
+        settings
+            .args
+            .metrics
+            .then(|| ["--metrics".to_owned(), "127.0.0.1:0".to_owned()])
+            .into_iter()
+            .flatten(),
+    )
     .collect()
+}
+
+/// Metrics for a server or client of the bench, with `--metrics`: counted, never scraped.
+fn metrics(settings: &Settings<'_>) -> Option<Metrics> {
+    settings
+        .args
+        .metrics
+        .then(|| Metrics::register(&mut Registry::default()))
 }
 
 fn serve_in_process(
@@ -99,6 +117,7 @@ fn serve_in_process(
         queue: queue.to_owned(),
         prefetch: settings.prefetch,
         concurrency: settings.server_concurrency,
+        metrics: metrics(settings),
         ..ServerConfig::default()
     };
     let server = RpcServer::new(transport, config, Fib::service(Default::default())).spawn();
@@ -118,6 +137,7 @@ async fn add_client(
         timeout: args.timeout,
         max_in_flight: settings.most_in_flight(),
         retry: crate::call::retry_policy(args.retry),
+        metrics: metrics(settings),
         ..ClientConfig::default()
     };
     let client = RpcClient::connect(transport, config)

@@ -98,7 +98,14 @@ pub struct Process {
 
 impl Process {
     /// Starts `command` and waits until it prints a line containing `ready`.
-    pub fn start(mut command: Command, ready: &str) -> Self {
+    pub fn start(command: Command, ready: &str) -> Self {
+        let mut process = Self::spawn(command);
+        process.wait_for_line(ready);
+        process
+    }
+
+    /// Starts `command`; its output lines are read with [`Process::wait_for_line`].
+    pub fn spawn(mut command: Command) -> Self {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -108,9 +115,7 @@ impl Process {
         let (send, lines) = mpsc::channel();
         forward_lines(child.stdout.take().unwrap(), send.clone());
         forward_lines(child.stderr.take().unwrap(), send);
-        let mut process = Self { child, lines };
-        process.wait_for_line(ready);
-        process
+        Self { child, lines }
     }
 
     /// Waits for an output line containing `text` (lines before it are passed over).

@@ -7,6 +7,7 @@ use fibrpc_ports::{ReplyInbox, RequestTransport};
 use tokio::sync::watch;
 
 use super::pending::PendingCalls;
+use crate::metrics::Metrics;
 use crate::Backoff;
 
 /// The reply address calls should name now, tagged with how many addresses came before it.
@@ -22,12 +23,19 @@ pub(crate) async fn run(
     pending: Arc<PendingCalls>,
     current: watch::Sender<Option<ReplyAddress>>,
     reconnect: Backoff,
+    metrics: Option<Metrics>,
 ) {
+    let reconnects = metrics.as_ref().map(|metrics| metrics.reconnects("client"));
     let mut generation = 0;
     loop {
         let lost = loop {
             match inbox.next_reply().await {
-                Ok(reply) => pending.complete(reply),
+                Ok(reply) => {
+                    let matched = pending.complete(reply);
+                    if let (false, Some(metrics)) = (matched, &metrics) {
+                        metrics.reply_dropped();
+                    }
+                }
                 Err(error) => break error,
             }
         };
@@ -37,6 +45,9 @@ pub(crate) async fn run(
         drop(inbox);
         inbox = reopen(transport.as_ref(), reconnect).await;
         generation += 1;
+        if let Some(reconnects) = &reconnects {
+            reconnects.inc();
+        }
         tracing::info!(address = inbox.address(), "reply address reopened");
         current.send_replace(Some(ReplyAddress {
             address: inbox.address().into(),

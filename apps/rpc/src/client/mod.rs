@@ -11,9 +11,12 @@ use fibrpc_ports::{Envelope, RequestTransport, TransportError};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use self::dispatch::ReplyAddress;
 use self::pending::PendingCalls;
+use crate::metrics::{CallOutcome, Metrics};
+use crate::trace::TraceContext;
 use crate::{Backoff, CallError, Codec, Procedure, Wire};
 
 /// Whether a failed call is sent again. Applies only to procedures that say they are
@@ -44,6 +47,8 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// How the client waits between attempts to reopen a lost reply address.
     pub reconnect: Backoff,
+    /// Where the client counts its calls, if anywhere ([`crate::metrics`]).
+    pub metrics: Option<Metrics>,
 }
 
 impl Default for ClientConfig {
@@ -55,6 +60,7 @@ impl Default for ClientConfig {
             max_in_flight: 4096,
             retry: RetryPolicy::Never,
             reconnect: Backoff::default(),
+            metrics: None,
         }
     }
 }
@@ -115,6 +121,7 @@ impl RpcClient {
             pending.clone(),
             address_sender,
             config.reconnect,
+            config.metrics.clone(),
         ));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -149,6 +156,9 @@ impl RpcClient {
 
     /// [`call`](Self::call) with a timeout of its own.
     ///
+    /// The call carries the current [`TraceContext`] (a new trace outside any) to the server,
+    /// and runs in a span with its `trace_id`, as the server's handling does.
+    ///
     /// # Errors
     /// As [`call`](Self::call).
     pub async fn call_with_timeout<P: Procedure>(
@@ -156,17 +166,48 @@ impl RpcClient {
         request: P::Request,
         timeout: Duration,
     ) -> Result<P::Response, CallError<P::Error>> {
+        let context = TraceContext::for_new_call();
+        let span =
+            tracing::info_span!("rpc.call", procedure = P::NAME, trace_id = %context.trace_id());
+        let metrics = self.inner.config.metrics.as_ref();
+        let started = metrics.map(|_| std::time::Instant::now());
+        let outcome = self
+            .call_in_trace::<P>(request, timeout, &context.to_traceparent())
+            .instrument(span.clone())
+            .await;
+        if let (Some(metrics), Some(started)) = (metrics, started) {
+            let outcome = CallOutcome::of(&outcome);
+            metrics
+                .client_procedure(P::NAME)
+                .record_call(outcome, started.elapsed());
+        }
+        span.in_scope(|| match &outcome {
+            Ok(_) => tracing::debug!("call answered"),
+            Err(error) => tracing::debug!(%error, "call failed"),
+        });
+        outcome
+    }
+
+    async fn call_in_trace<P: Procedure>(
+        &self,
+        request: P::Request,
+        timeout: Duration,
+        traceparent: &str,
+    ) -> Result<P::Response, CallError<P::Error>> {
         let deadline = Instant::now() + timeout;
         let attempts = async {
             let mut attempt = 0;
             loop {
-                match self.attempt::<P>(&request, deadline).await {
+                match self.attempt::<P>(&request, deadline, traceparent).await {
                     Err(error) if error.is_retryable() && P::IDEMPOTENT => {
                         let RetryPolicy::Idempotent { backoff } = self.inner.config.retry else {
                             return Err(error);
                         };
                         tracing::debug!(%error, attempt, "call failed; sending it again");
                         self.inner.retries.fetch_add(1, Ordering::Relaxed);
+                        if let Some(metrics) = &self.inner.config.metrics {
+                            metrics.retried();
+                        }
                         tokio::time::sleep(backoff.delay(attempt)).await;
                         attempt += 1;
                     }
@@ -183,6 +224,7 @@ impl RpcClient {
         &self,
         request: &P::Request,
         deadline: Instant,
+        traceparent: &str,
     ) -> Result<P::Response, CallError<P::Error>> {
         let inner = &*self.inner;
         let _slot = inner
@@ -214,6 +256,7 @@ impl RpcClient {
             procedure: (!P::UNNAMED).then(|| P::NAME.to_owned()),
             deadline: Some(deadline.into_std()),
             body,
+            traceparent: Some(traceparent.to_owned()),
         };
         // The reply can come before the broker's word that it took the request (a publisher
         // confirm, say): a reply proves it did, so the call does not wait for that word. A

@@ -63,8 +63,8 @@ impl PendingCalls {
     }
 
     /// Hands a reply to the call waiting for it. A reply no call waits for (late, unknown,
-    /// or without a correlation id) is dropped and counted.
-    pub(crate) fn complete(&self, reply: Envelope) {
+    /// or without a correlation id) is dropped and counted: then false.
+    pub(crate) fn complete(&self, reply: Envelope) -> bool {
         let waiter = reply
             .correlation_id
             .as_deref()
@@ -73,6 +73,7 @@ impl PendingCalls {
             Some(waiter) => {
                 // The caller may have given up in the meantime; then there is nobody to tell.
                 let _ = waiter.reply.send(Ok(reply));
+                true
             }
             None => {
                 self.unmatched_replies.fetch_add(1, Ordering::Relaxed);
@@ -80,6 +81,7 @@ impl PendingCalls {
                     correlation_id = reply.correlation_id.as_deref().unwrap_or("<none>"),
                     "dropped a reply no call is waiting for"
                 );
+                false
             }
         }
     }

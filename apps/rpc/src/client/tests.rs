@@ -79,21 +79,37 @@ fn transport(
     transport
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_call_sends_a_complete_request_and_takes_its_reply() {
-    let (inbox, replies) = inbox("reply-here");
+/// A client over one mock inbox at `address`, calling fib(`n`): the client, the call, the
+/// request as sent, and the sender of the inbox's replies.
+async fn one_fib_call(
+    address: &'static str,
+    n: u64,
+) -> (
+    RpcClient,
+    tokio::task::JoinHandle<
+        Result<<Fib as Procedure>::Response, CallError<<Fib as Procedure>::Error>>,
+    >,
+    Envelope,
+    std_mpsc::Sender<Envelope>,
+) {
+    let (inbox, replies) = inbox(address);
     let (sent, requests) = std_mpsc::channel();
     let client = RpcClient::connect(Arc::new(transport(vec![inbox], sent)), config())
         .await
         .unwrap();
-
     let call = tokio::spawn({
         let client = client.clone();
-        async move { client.call::<Fib>(90).await }
+        async move { client.call::<Fib>(n).await }
     });
     let request = tokio::task::spawn_blocking(move || requests.recv().unwrap())
         .await
         .unwrap();
+    (client, call, request, replies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_sends_a_complete_request_and_takes_its_reply() {
+    let (client, call, request, replies) = one_fib_call("reply-here", 90).await;
     assert_eq!(request.reply_to.as_deref(), Some("reply-here"));
     assert_eq!(
         request.content_type.as_deref(),
@@ -117,19 +133,7 @@ async fn a_call_sends_a_complete_request_and_takes_its_reply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reply_in_another_codec_than_the_request_is_refused_not_misread() {
-    let (inbox, replies) = inbox("r");
-    let (sent, requests) = std_mpsc::channel();
-    let client = RpcClient::connect(Arc::new(transport(vec![inbox], sent)), config())
-        .await
-        .unwrap();
-
-    let call = tokio::spawn({
-        let client = client.clone();
-        async move { client.call::<Fib>(30).await }
-    });
-    let request = tokio::task::spawn_blocking(move || requests.recv().unwrap())
-        .await
-        .unwrap();
+    let (_client, call, request, replies) = one_fib_call("r", 30).await;
     // What the tutorial's text servers answer to a bincode body they cannot parse.
     replies
         .send(Envelope {

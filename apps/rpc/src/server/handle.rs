@@ -5,19 +5,21 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{RpcServer, ServerStats};
+use super::{Readiness, RpcServer, ServerStats};
 use crate::ServerError;
 
 pub struct ServerHandle {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<(), ServerError>>,
     stats: Arc<ServerStats>,
+    readiness: Readiness,
 }
 
 impl RpcServer {
     /// Runs the server in a task of its own until [`ServerHandle::stop`].
     pub fn spawn(self) -> ServerHandle {
         let stats = self.stats();
+        let readiness = self.readiness();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             self.run(async {
@@ -25,13 +27,22 @@ impl RpcServer {
             })
             .await
         });
-        ServerHandle { stop, task, stats }
+        ServerHandle {
+            stop,
+            task,
+            stats,
+            readiness,
+        }
     }
 }
 
 impl ServerHandle {
     pub fn stats(&self) -> Arc<ServerStats> {
         self.stats.clone()
+    }
+
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
     }
 
     /// Shuts down gracefully (requests in flight are finished and settled) and waits for it.

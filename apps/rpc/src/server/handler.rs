@@ -2,15 +2,14 @@
 //! procedure answer, replies, and only then acknowledges.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use fibrpc_ports::{Envelope, IncomingRequest, ReplyTransport, TransportError};
 
 use super::service::{Expired, Limits};
-use super::ServerStats;
 use crate::codec::{truncate_for_display, Codec};
+use crate::metrics::ServerOutcome;
 use crate::Fault;
 
 /// A reply body and its codec, and the error it carries, if any.
@@ -44,7 +43,6 @@ pub(crate) struct Replier {
     /// The server's bounds, for procedures that set none of their own.
     max_body_bytes: usize,
     expired: Expired,
-    stats: Arc<ServerStats>,
 }
 
 impl Replier {
@@ -52,47 +50,45 @@ impl Replier {
         transport: Arc<dyn ReplyTransport>,
         max_body_bytes: usize,
         expired: Expired,
-        stats: Arc<ServerStats>,
     ) -> Self {
         Self {
             transport,
             max_body_bytes,
             expired,
-            stats,
         }
     }
 
     /// Answers `request` with what `answer` makes of its body, unless the request is past its
-    /// deadline, has nobody to answer, or fails the checks every request must pass.
+    /// deadline, has nobody to answer, or fails the checks every request must pass; says how
+    /// it ended.
     pub(crate) async fn handle<F, Fut>(
         &self,
         mut request: IncomingRequest,
         limits: &Limits,
         answer: F,
-    ) where
+    ) -> ServerOutcome
+    where
         F: FnOnce(Codec, Vec<u8>) -> Fut,
         Fut: Future<Output = Answer>,
     {
         let envelope = &mut request.envelope;
         let Some(reply_to) = envelope.reply_to.take() else {
-            self.stats.without_reply_to.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 correlation_id = envelope.correlation_id.as_deref().unwrap_or_default(),
                 "request without reply_to: nobody to answer; acknowledged"
             );
             settle(request.ack().await);
-            return;
+            return ServerOutcome::NoReplyTo;
         };
         let expired = limits.expired.unwrap_or(self.expired) == Expired::Skip
             && envelope.is_expired_at(Instant::now());
         if expired {
-            self.stats.expired.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 correlation_id = envelope.correlation_id.as_deref().unwrap_or_default(),
                 "request past its deadline: acknowledged unanswered"
             );
             settle(request.ack().await);
-            return;
+            return ServerOutcome::Expired;
         }
 
         let answer = match self.admit(envelope, limits) {
@@ -121,26 +117,24 @@ impl Replier {
             .await
         {
             Ok(()) => {
-                let counter = if answer.failed.is_some() {
-                    &self.stats.error_replies
-                } else {
-                    &self.stats.answered
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
                 settle(request.ack().await);
                 tracing::debug!(%correlation_id, "answered");
+                match answer.failed {
+                    None => ServerOutcome::Ok,
+                    Some(Failed::Procedure(_)) => ServerOutcome::Error,
+                    Some(Failed::Fault(_)) => ServerOutcome::Fault,
+                }
             }
             Err(error) if error.is_disconnection() => {
                 // Left unsettled: the broker hands the request out again once we are back.
                 tracing::warn!(%error, %correlation_id, "reply not sent; the request will be redelivered");
+                ServerOutcome::Disconnected
             }
             Err(error) => {
                 // Retrying would fail the same way; the caller's deadline ends its wait.
-                self.stats
-                    .unroutable_replies
-                    .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%error, %correlation_id, %reply_to, "reply not deliverable; request acknowledged");
                 settle(request.ack().await);
+                ServerOutcome::Unroutable
             }
         }
     }
@@ -162,7 +156,7 @@ impl Replier {
     }
 
     /// Answers a request for a procedure the server does not host.
-    pub(crate) async fn unknown_procedure(&self, request: IncomingRequest) {
+    pub(crate) async fn unknown_procedure(&self, request: IncomingRequest) -> ServerOutcome {
         // Untrusted: shortened for the reply and the log.
         let name = request
             .envelope
@@ -171,7 +165,7 @@ impl Replier {
             .map(truncate_for_display);
         let answer =
             |codec, _| async move { Answer::fault(codec, Fault::UnknownProcedure { name }) };
-        self.handle(request, &Limits::default(), answer).await;
+        self.handle(request, &Limits::default(), answer).await
     }
 }
 

@@ -3,21 +3,30 @@
 
 mod handle;
 mod handler;
+mod readiness;
 mod service;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use fibrpc_ports::{IncomingRequest, ReplyTransport, RequestStream};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::watch;
+use tracing::Instrument;
 
 pub use self::handle::ServerHandle;
 use self::handler::Replier;
+pub use self::readiness::{Readiness, ServerState};
 pub use self::service::{Expired, Limits, Service};
-use self::service::{Handling, Routes};
+use self::service::{Routes, ServerProcedureMetrics};
+use crate::metrics::{Metrics, ServerOutcome, UNKNOWN_PROCEDURE};
+use crate::trace::TraceContext;
 use crate::{Backoff, ServerError};
 
 #[derive(Debug, Clone)]
@@ -35,6 +44,8 @@ pub struct ServerConfig {
     pub expired: Expired,
     /// How the server waits between attempts to consume again after a lost connection.
     pub reconnect: Backoff,
+    /// Where the server counts its requests, if anywhere ([`crate::metrics`]).
+    pub metrics: Option<Metrics>,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +57,7 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             expired: Expired::Skip,
             reconnect: Backoff::default(),
+            metrics: None,
         }
     }
 }
@@ -72,13 +84,33 @@ impl ServerStats {
     pub fn error_replies(&self) -> u64 {
         self.error_replies.load(Ordering::Relaxed)
     }
+
+    fn record(&self, outcome: ServerOutcome) {
+        let counter = match outcome {
+            ServerOutcome::Ok => &self.answered,
+            ServerOutcome::Error | ServerOutcome::Fault => &self.error_replies,
+            ServerOutcome::Expired => &self.expired,
+            ServerOutcome::NoReplyTo => &self.without_reply_to,
+            ServerOutcome::Unroutable => &self.unroutable_replies,
+            ServerOutcome::Disconnected | ServerOutcome::Internal => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
+
+/// One request being answered, counted, in its trace: as the server loop holds it.
+type Answering = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub struct RpcServer {
     transport: Arc<dyn ReplyTransport>,
     config: ServerConfig,
     routes: Routes,
     stats: Arc<ServerStats>,
+    state: watch::Sender<ServerState>,
+    readiness: Readiness,
+    /// The counters of requests for procedures the server does not host.
+    unknown: Option<Arc<ServerProcedureMetrics>>,
+    reconnects: Option<Counter>,
 }
 
 impl RpcServer {
@@ -88,16 +120,35 @@ impl RpcServer {
         config: ServerConfig,
         service: Service<S>,
     ) -> Self {
+        let mut routes = service.into_routes();
+        let unknown = config.metrics.as_ref().map(|metrics| {
+            routes.observe(metrics);
+            Arc::new(metrics.server_procedure(UNKNOWN_PROCEDURE))
+        });
+        let reconnects = config
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.reconnects("server"));
+        let (state, readiness) = Readiness::channel();
         Self {
             transport,
             config,
-            routes: service.into_routes(),
+            routes,
             stats: Arc::default(),
+            state,
+            readiness,
+            unknown,
+            reconnects,
         }
     }
 
     pub fn stats(&self) -> Arc<ServerStats> {
         self.stats.clone()
+    }
+
+    /// Follows what the server does: ready while it consumes its request queue.
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
     }
 
     /// Serves until `shutdown` completes, then stops taking requests, finishes and settles
@@ -106,17 +157,23 @@ impl RpcServer {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         tokio::pin!(shutdown);
         let config = &self.config;
-        let mut requests = self
+        let mut requests = match self
             .transport
             .consume_requests(&config.queue, config.prefetch)
             .await
-            .map_err(ServerError::Start)?;
+        {
+            Ok(requests) => requests,
+            Err(error) => {
+                self.state.send_replace(ServerState::Stopped);
+                return Err(ServerError::Start(error));
+            }
+        };
+        self.state.send_replace(ServerState::Consuming);
         tracing::info!(queue = %config.queue, prefetch = config.prefetch, concurrency = config.concurrency, procedures = ?self.routes.names(), "awaiting RPC requests");
         let replier = Arc::new(Replier::new(
             self.transport.clone(),
             config.max_body_bytes,
             config.expired,
-            self.stats.clone(),
         ));
         // Requests in flight are futures of this one task, not tasks of their own: their
         // wake-ups (a reply written, an ack written) land on one task and coalesce, and no
@@ -135,6 +192,7 @@ impl RpcServer {
             match next {
                 Ok(request) => in_flight.push(self.handle(&replier, request)),
                 Err(error) => {
+                    self.state.send_replace(ServerState::Reconnecting);
                     tracing::warn!(%error, "request stream ended; consuming again");
                     let reopened = async {
                         tokio::select! {
@@ -146,12 +204,16 @@ impl RpcServer {
                     // get through, or fail and be delivered again.
                     let reopened = drive_while(&mut in_flight, reopened).await;
                     match reopened {
-                        Some(reopened) => requests = reopened,
+                        Some(reopened) => {
+                            requests = reopened;
+                            self.state.send_replace(ServerState::Consuming);
+                        }
                         None => break,
                     }
                 }
             }
         }
+        self.state.send_replace(ServerState::Draining);
         tracing::info!(
             in_flight = in_flight.len(),
             "shutting down: finishing requests in flight"
@@ -161,26 +223,49 @@ impl RpcServer {
         }
         while in_flight.next().await.is_some() {}
         drop(requests);
+        self.state.send_replace(ServerState::Stopped);
         tracing::info!("server stopped");
         Ok(())
     }
 
-    /// The future that answers `request`, by its procedure's route or as unknown.
-    fn handle(&self, replier: &Arc<Replier>, request: IncomingRequest) -> Handling {
-        let handling = match self.routes.find(request.envelope.procedure.as_deref()) {
-            Some(route) => route.clone().handle(replier.clone(), request),
-            None => {
-                let replier = replier.clone();
-                Box::pin(async move { replier.unknown_procedure(request).await })
+    /// The future that answers `request`, by its procedure's route or as unknown, in the
+    /// trace its caller sent, counting how it ended.
+    fn handle(&self, replier: &Arc<Replier>, request: IncomingRequest) -> Answering {
+        let context = TraceContext::continuing(request.envelope.traceparent.as_deref());
+        let (procedure, metrics, handling) =
+            match self.routes.find(request.envelope.procedure.as_deref()) {
+                Some(entry) => (
+                    entry.name,
+                    entry.metrics.clone(),
+                    entry.route.clone().handle(replier.clone(), request),
+                ),
+                None => {
+                    let replier = replier.clone();
+                    let handling =
+                        Box::pin(async move { replier.unknown_procedure(request).await });
+                    (UNKNOWN_PROCEDURE, self.unknown.clone(), handling as _)
+                }
+            };
+        let span = tracing::info_span!("rpc.request", procedure, trace_id = %context.trace_id());
+        let stats = self.stats.clone();
+        let started = metrics.is_some().then(Instant::now);
+        let counted = async move {
+            let _in_flight = metrics.as_deref().and_then(ServerProcedureMetrics::enter);
+            // Handlers' panics are caught where they run; this guards the server loop
+            // against one anywhere else in answering a request.
+            let outcome = AssertUnwindSafe(context.scope(handling))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("answering a request panicked; it will be delivered again");
+                    ServerOutcome::Internal
+                });
+            stats.record(outcome);
+            if let (Some(metrics), Some(started)) = (&metrics, started) {
+                metrics.record_request(outcome, started.elapsed());
             }
         };
-        // Handlers' panics are caught where they run; this guards the server loop against
-        // one anywhere else in answering a request.
-        Box::pin(AssertUnwindSafe(handling).catch_unwind().map(|outcome| {
-            if outcome.is_err() {
-                tracing::error!("answering a request panicked; it will be delivered again");
-            }
-        }))
+        Box::pin(counted.instrument(span))
     }
 
     async fn consume_again(&self) -> Box<dyn RequestStream> {
@@ -194,6 +279,9 @@ impl RpcServer {
             {
                 Ok(requests) => {
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    if let Some(reconnects) = &self.reconnects {
+                        reconnects.inc();
+                    }
                     tracing::info!(queue = %self.config.queue, "consuming again");
                     return requests;
                 }
@@ -208,7 +296,7 @@ impl RpcServer {
 
 /// Runs `until` to its end while driving the requests in flight.
 async fn drive_while<T>(
-    in_flight: &mut FuturesUnordered<Handling>,
+    in_flight: &mut FuturesUnordered<Answering>,
     until: impl Future<Output = T>,
 ) -> T {
     tokio::pin!(until);

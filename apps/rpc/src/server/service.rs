@@ -15,7 +15,12 @@ use tokio::sync::Semaphore;
 
 use super::handler::{Answer, Failed, Replier};
 use crate::codec::{Codec, EncodeError};
+use crate::metrics::{Metrics, ServerOutcome};
 use crate::{Fault, Procedure, Wire};
+
+/// A server procedure's counters, one per outcome.
+pub(crate) type ServerProcedureMetrics =
+    crate::metrics::ProcedureMetrics<{ ServerOutcome::ALL.len() }>;
 
 /// What a server does with a request taken after its caller's deadline has passed. A broker
 /// that expires messages drops a request still queued at its deadline whatever this says;
@@ -132,9 +137,9 @@ impl<S: Send + Sync + 'static> Service<S> {
     /// # Panics
     /// If both have a procedure of the same name, or both an unnamed one.
     pub fn merge<T>(mut self, other: Service<T>) -> Self {
-        let unnamed = other.routes.unnamed.map(|(name, _)| name);
-        for (name, route) in other.routes.named {
-            self.routes.insert(name, unnamed == Some(name), route);
+        let unnamed = other.routes.unnamed.map(|entry| entry.name);
+        for (name, entry) in other.routes.named {
+            self.routes.insert(name, unnamed == Some(name), entry.route);
         }
         self
     }
@@ -147,8 +152,16 @@ impl<S: Send + Sync + 'static> Service<S> {
 /// The procedures by name, and the one for requests that name none (by its name too).
 #[derive(Default)]
 pub(crate) struct Routes {
-    named: HashMap<&'static str, Arc<dyn Route>>,
-    unnamed: Option<(&'static str, Arc<dyn Route>)>,
+    named: HashMap<&'static str, Entry>,
+    unnamed: Option<Entry>,
+}
+
+/// A hosted procedure, by name, with its counters once the server has metrics.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub name: &'static str,
+    pub route: Arc<dyn Route>,
+    pub metrics: Option<Arc<ServerProcedureMetrics>>,
 }
 
 impl Routes {
@@ -157,14 +170,27 @@ impl Routes {
             !self.named.contains_key(name),
             "two procedures named {name:?} in one service"
         );
+        let entry = Entry {
+            name,
+            route,
+            metrics: None,
+        };
         if unnamed {
             assert!(
                 self.unnamed.is_none(),
                 "two unnamed procedures in one service ({name:?} is the second)"
             );
-            self.unnamed = Some((name, route.clone()));
+            self.unnamed = Some(entry.clone());
         }
-        self.named.insert(name, route);
+        self.named.insert(name, entry);
+    }
+
+    /// Gives every procedure its counters in `metrics`, looked up now, once.
+    pub(crate) fn observe(&mut self, metrics: &Metrics) {
+        let entries = self.named.values_mut().chain(self.unnamed.as_mut());
+        for entry in entries {
+            entry.metrics = Some(Arc::new(metrics.server_procedure(entry.name)));
+        }
     }
 
     /// The names of the procedures, sorted.
@@ -174,9 +200,9 @@ impl Routes {
         names
     }
 
-    pub(crate) fn find(&self, procedure: Option<&str>) -> Option<&Arc<dyn Route>> {
+    pub(crate) fn find(&self, procedure: Option<&str>) -> Option<&Entry> {
         match procedure {
-            None => self.unnamed.as_ref().map(|(_, route)| route),
+            None => self.unnamed.as_ref(),
             Some(name) => self.named.get(name),
         }
     }
@@ -188,8 +214,8 @@ pub(crate) trait Route: Send + Sync {
     fn handle(self: Arc<Self>, replier: Arc<Replier>, request: IncomingRequest) -> Handling;
 }
 
-/// One request being answered, as the server loop holds it.
-pub(crate) type Handling = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// One request being answered, to the end the server counts.
+pub(crate) type Handling = Pin<Box<dyn Future<Output = ServerOutcome> + Send>>;
 
 struct Handled<P, S, H, Fut> {
     handler: H,
@@ -213,7 +239,7 @@ where
                 .handle(request, &self.limits, |codec, body| {
                     self.answer(codec, body)
                 })
-                .await;
+                .await
         })
     }
 }

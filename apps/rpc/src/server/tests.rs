@@ -25,6 +25,7 @@ fn text_request(reply_to: Option<&str>, body: &str) -> Envelope {
         procedure: None,
         body: body.as_bytes().to_vec(),
         deadline: None,
+        traceparent: None,
     }
 }
 
@@ -280,6 +281,7 @@ fn named_request(procedure: Option<&str>, body: Vec<u8>) -> Envelope {
         procedure: procedure.map(str::to_owned),
         body,
         deadline: None,
+        traceparent: None,
     }
 }
 
@@ -339,6 +341,30 @@ async fn an_unknown_procedure_gets_an_error_reply_and_is_acknowledged() {
             name: None
         }))
     );
+}
+
+/// The handler runs in the trace its caller sent (its own calls join it); a malformed
+/// `traceparent` starts a new trace, and the request is answered all the same.
+#[tokio::test]
+async fn handlers_run_in_the_callers_trace_and_a_malformed_one_is_ignored() {
+    let trace_of_handler = || {
+        Service::default().register(Echo, |_, _: String| async move {
+            let context = crate::TraceContext::current().expect("no trace context");
+            Ok(context.trace_id().to_string())
+        })
+    };
+    let traced = |traceparent: &str| Envelope {
+        traceparent: Some(traceparent.to_owned()),
+        ..named_request(Some("test.echo"), encoded("which trace?"))
+    };
+    let sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let continued = echo_reply(traced(sent), trace_of_handler(), ServerConfig::default()).await;
+    assert_eq!(continued.unwrap(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    let malformed = traced("00-4bf92f3577b34da6a3ce929d0e0e4736-not-hex");
+    let fresh = echo_reply(malformed, trace_of_handler(), ServerConfig::default()).await;
+    let fresh = fresh.expect("a malformed traceparent must not fail the request");
+    assert_eq!(fresh.len(), 32);
+    assert_ne!(fresh, "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
 #[tokio::test]
@@ -424,4 +450,60 @@ async fn expired_requests_are_skipped_unless_the_procedure_runs_them() {
 #[should_panic(expected = "two procedures named \"test.echo\"")]
 fn two_procedures_of_one_name_are_refused() {
     let _ = echo_service().merge(echo_service());
+}
+
+/// The readiness follows the server: consuming, reconnecting after a lost connection (for
+/// as long as its backoff lasts), consuming again, draining the requests in flight at
+/// shutdown, stopped.
+#[tokio::test(start_paused = true)]
+async fn readiness_follows_consuming_reconnecting_and_draining() {
+    let broker = fibrpc_in_memory::InMemoryBroker::new();
+    broker.declare_queue("rpc_queue");
+    let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let (enter, held) = (entered.clone(), release.clone());
+    let slow = Service::default().register(Echo, move |_, text: String| {
+        let (enter, held) = (enter.clone(), held.clone());
+        async move {
+            enter.notify_one();
+            held.notified().await;
+            Ok(text)
+        }
+    });
+    let config = ServerConfig {
+        reconnect: Backoff {
+            initial: Duration::from_secs(60),
+            max: Duration::from_secs(60),
+        },
+        ..ServerConfig::default()
+    };
+    let server = RpcServer::new(Arc::new(broker.connect()), config, slow);
+    let mut readiness = server.readiness();
+    assert_eq!(readiness.state(), ServerState::Starting);
+    let server = server.spawn();
+    let ready = readiness.wait_for(ServerState::is_ready).await;
+    assert_eq!(ready, ServerState::Consuming);
+
+    broker.disconnect_all();
+    let lost = readiness.wait_for(|state| !state.is_ready()).await;
+    assert_eq!(lost, ServerState::Reconnecting);
+    // Paused time runs on to the end of the backoff once everything waits.
+    let back = readiness.wait_for(ServerState::is_ready).await;
+    assert_eq!(back, ServerState::Consuming);
+
+    let patient = crate::ClientConfig {
+        timeout: Duration::from_secs(3600),
+        ..crate::ClientConfig::default()
+    };
+    let client = crate::RpcClient::connect(Arc::new(broker.connect()), patient)
+        .await
+        .unwrap();
+    let call = tokio::spawn(async move { client.call::<Echo>("held".to_owned()).await });
+    entered.notified().await;
+    let stopping = tokio::spawn(server.stop());
+    let draining = readiness.wait_for(|state| !state.is_ready()).await;
+    assert_eq!(draining, ServerState::Draining);
+    release.notify_one();
+    assert_eq!(call.await.unwrap().unwrap(), "held");
+    stopping.await.unwrap().unwrap();
+    assert_eq!(readiness.state(), ServerState::Stopped);
 }
