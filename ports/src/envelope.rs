@@ -26,6 +26,9 @@ pub struct Envelope {
     /// [`deadline_from_wire_millis`](Self::deadline_from_wire_millis): no clock of two
     /// machines is compared, only how long the message waited on the way, where the broker
     /// can tell.
+    ///
+    /// Replies carry none (the caller's own timer ends its wait): an adapter MUST NOT require
+    /// one, and MUST NOT drop a reply for lacking one.
     pub deadline: Option<Instant>,
     pub body: Vec<u8>,
     /// The W3C trace context of the call (a `traceparent` value: `00-<trace id>-<parent

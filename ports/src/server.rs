@@ -73,6 +73,11 @@ pub trait RequestStream: Send {
 /// timeout the adapter declares (see the conformance kit's `redelivery_timeout`). A process
 /// killed outright runs no `Drop` at all, so the broker-side path is the one that counts.
 ///
+/// A request handed out stays settleable after its stream has ended or been cancelled: the
+/// adapter MUST send its `ack` or `reject` if the connection that delivered it still lives,
+/// and otherwise return [`TransportError::Disconnected`] (the broker then delivers it again;
+/// it MUST NOT be settled over another connection, which the broker would refuse or misread).
+///
 /// While it is held and its consumer lives, a request MUST NOT be delivered to another
 /// consumer, however long it is held: where a broker redelivers after an acknowledgement
 /// timeout (JetStream's ack wait, a Redis Streams claim by idle time), the adapter keeps it
@@ -132,6 +137,9 @@ pub trait Settle: Send {
 pub struct IncomingRequest {
     pub envelope: Envelope,
     /// True when the broker says an earlier delivery of this request was not acknowledged.
+    /// A hint, for logs: the protocol behaves the same either way. An adapter SHOULD set it
+    /// when the broker does and MAY set it for a request its consumer took from the broker
+    /// and gave back before handing it out (after `cancel`, say), as RabbitMQ does.
     pub redelivered: bool,
     settle: Box<dyn Settle>,
 }
