@@ -15,6 +15,7 @@ mod client;
 mod drop;
 mod envelope;
 mod error;
+pub mod redact;
 mod server;
 
 pub use client::{ReplyInbox, RequestTransport};

@@ -1,39 +1,13 @@
-//! Keeping the password of a Redis URL out of errors and logs.
+//! Keeping the Redis password out of errors and logs: the ports' URL redaction, with Redis's reading of a user without a password.
 
-/// The secret of `url` (`redis://user:secret@host` or `redis://:secret@host`), if any.
-fn secret(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let (credentials, _) = rest.rsplit_once('@')?;
-    let secret = credentials.split_once(':').map_or(credentials, |(_, p)| p);
-    (!secret.is_empty()).then_some(secret)
-}
+use fibrpc_ports::redact::{redact_urls, scrub_urls, LoneUser};
 
-/// The URL with its password replaced by `***`.
+/// The URL (or comma-separated list) with its passwords replaced by `***`.
 pub fn redact(url: &str) -> String {
-    scrub(url, url)
+    redact_urls(url, LoneUser::Name)
 }
 
-/// `text` with the password of `url`, wherever it appears, replaced by `***`: the redis crate
-/// may quote the URL in its errors.
+/// `text` with the URL's secrets replaced by `***`.
 pub(crate) fn scrub(text: &str, url: &str) -> String {
-    match secret(url) {
-        Some(secret) => text.replace(secret, "***"),
-        None => text.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_hidden() {
-        assert_eq!(redact("redis://u:hunter2@h:6379"), "redis://u:***@h:6379");
-        assert_eq!(redact("redis://:hunter2@h:6379/1"), "redis://:***@h:6379/1");
-        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-        assert_eq!(
-            scrub("no hunter2 here", "redis://:hunter2@h"),
-            "no *** here"
-        );
-    }
+    scrub_urls(text, url, LoneUser::Name)
 }
