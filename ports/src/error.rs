@@ -32,6 +32,14 @@ impl TransportError {
         }
     }
 
+    /// `address` did not answer a connection attempt within `limit`.
+    pub fn unanswered(address: &str, limit: std::time::Duration) -> Self {
+        TransportError::Unreachable {
+            address: address.to_owned(),
+            reason: format!("no answer within {limit:?}"),
+        }
+    }
+
     /// True for errors after which the connection is gone and has to be opened again.
     pub fn is_disconnection(&self) -> bool {
         matches!(self, TransportError::Disconnected { .. })

@@ -32,7 +32,7 @@ async fn connect(url: &str, name: &str) -> Result<async_nats::Client, TransportE
         .request_timeout(Some(CALL_LIMIT));
     tokio::time::timeout(SETUP_LIMIT, options.connect(url))
         .await
-        .map_err(|_| errors::connect_timeout(&address, SETUP_LIMIT))?
+        .map_err(|_| TransportError::unanswered(&address, SETUP_LIMIT))?
         .map_err(|error| errors::connect(&address, url, &error))
 }
 

@@ -37,13 +37,6 @@ pub(crate) fn connect(address: &str, url: &str, error: &ConnectError) -> Transpo
     }
 }
 
-pub(crate) fn connect_timeout(address: &str, limit: Duration) -> TransportError {
-    TransportError::Unreachable {
-        address: address.to_owned(),
-        reason: format!("no answer within {limit:?}"),
-    }
-}
-
 /// A JetStream publish of a request to `queue`, or its publish acknowledgement.
 pub(crate) fn request_publish(queue: &str, error: &JsPublishError) -> TransportError {
     match error.kind() {

@@ -115,7 +115,7 @@ impl NatsTransport {
         let connecting = async_nats::connect_with_options(config.url.as_str(), options);
         let client = tokio::time::timeout(config.connect_timeout, connecting)
             .await
-            .map_err(|_| errors::connect_timeout(&address, config.connect_timeout))?
+            .map_err(|_| TransportError::unanswered(&address, config.connect_timeout))?
             .map_err(|error| errors::connect(&address, &config.url, &error))?;
         tracing::info!(%address, "connected to NATS");
         Ok(Self {

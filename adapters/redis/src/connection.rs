@@ -126,7 +126,7 @@ impl Connections {
         };
         tokio::time::timeout(self.connect_timeout, connecting)
             .await
-            .map_err(|_| errors::connect_timeout(&self.address, self.connect_timeout))?
+            .map_err(|_| TransportError::unanswered(&self.address, self.connect_timeout))?
             .map_err(|error| errors::connect(&self.address, &self.url, &error))
     }
 }

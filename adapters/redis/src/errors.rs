@@ -65,13 +65,6 @@ pub(crate) fn connect(address: &str, url: &str, error: &RedisError) -> Transport
     }
 }
 
-pub(crate) fn connect_timeout(address: &str, limit: Duration) -> TransportError {
-    TransportError::Unreachable {
-        address: address.to_owned(),
-        reason: format!("no answer within {limit:?}"),
-    }
-}
-
 pub(crate) fn bad_url(address: &str, url: &str, error: &RedisError) -> TransportError {
     TransportError::Refused {
         reason: format!(
