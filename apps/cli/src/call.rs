@@ -1,12 +1,11 @@
 //! `fibrpc call N...`: all calls in flight at once, results printed in the order asked.
 
-use fibrpc_rpc::{Backoff, ClientConfig, Codec, Fib, RetryPolicy, RpcClient};
+use fibrpc_rpc::{ClientConfig, Codec, Fib, RpcClient};
 
 use crate::args::CallArgs;
-use crate::transport;
 
 pub async fn run(args: CallArgs) -> Result<(), String> {
-    let transport = transport::connect(&args.broker, args.reply_to).await?;
+    let connection = args.broker.connect(args.reply_to).await?;
     let config = ClientConfig {
         queue: args.broker.queue.clone(),
         timeout: args.timeout,
@@ -15,10 +14,10 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
         } else {
             Codec::Bincode
         },
-        retry: retry_policy(args.retry),
+        retry: fibrpc_app::retry_policy(args.retry),
         ..ClientConfig::default()
     };
-    let client = RpcClient::connect(transport.requests, config)
+    let client = RpcClient::connect(connection.requests, config)
         .await
         .map_err(|error| error.to_string())?;
     let calls: Vec<_> = args
@@ -39,15 +38,4 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// `--retry`: calls sent again after a lost connection, within their deadline.
-pub fn retry_policy(retry: bool) -> RetryPolicy {
-    if retry {
-        RetryPolicy::Idempotent {
-            backoff: Backoff::default(),
-        }
-    } else {
-        RetryPolicy::Never
-    }
 }

@@ -103,9 +103,12 @@ async fn connect(factory: &dyn TransportFactory) -> Connection {
 
 async fn queue(factory: &dyn TransportFactory, purpose: &str) -> String {
     let name = unique_queue(purpose);
-    within("declaring a queue", factory.declare_queue(&name))
-        .await
-        .expect("cannot declare the queue");
+    within(
+        "declaring a queue",
+        factory.admin().declare_request_queue(&name),
+    )
+    .await
+    .expect("cannot declare the queue");
     name
 }
 

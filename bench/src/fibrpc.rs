@@ -7,11 +7,11 @@ use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::metrics::Registry;
 use fibrpc_rpc::{ClientConfig, Fib, Metrics, RpcClient, RpcServer, ServerConfig};
 
-use super::caller::Caller;
-use super::discover;
-use super::process::ServerProcess;
-use super::settings::{Placement, Settings};
-use super::side::Side;
+use crate::caller::Caller;
+use crate::discover;
+use crate::process::ServerProcess;
+use crate::settings::{Placement, Settings};
+use crate::side::Side;
 
 /// Sets up the fibrpc side; on failure, what was set up is undone.
 pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<Side, String> {
@@ -31,17 +31,22 @@ fn fresh_queue() -> String {
 
 async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> {
     let args = settings.args;
-    let transport = args.transport;
-    let flags = settings.flags();
     let queue = match &settings.placement {
         Placement::External { queue, .. } => queue.clone(),
         _ => {
             let queue = args.queue.clone().unwrap_or_else(fresh_queue);
-            let admin = transport.declare_queue(&flags, &queue).await?;
+            let admin = settings.connect().await?.admin;
+            admin
+                .declare_request_queue(&queue)
+                .await
+                .map_err(|error| error.to_string())?;
             // A queue named on the command line belongs to someone else: leave it.
             if args.queue.is_none() {
                 let queue = queue.clone();
-                side.on_close(async move { admin.delete(&queue).await });
+                side.on_close(async move {
+                    let deleted = admin.delete_queue(&queue).await;
+                    deleted.map_err(|error| error.to_string())
+                });
             }
             queue
         }
@@ -49,7 +54,7 @@ async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> 
     match &settings.placement {
         Placement::InProcess => {
             for _ in 0..args.servers {
-                let connection = transport.connect(&flags).await?;
+                let connection = settings.connect().await?;
                 serve_in_process(settings, connection.replies, &queue, side);
             }
         }
@@ -64,7 +69,7 @@ async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> 
         Placement::External { .. } => side.watch.servers = discover::serving(&queue),
     }
     for _ in 0..args.clients {
-        let connection = transport.connect(&flags).await?;
+        let connection = settings.connect().await?;
         add_client(settings, connection.requests, &queue, side).await?;
     }
     Ok(())
@@ -72,7 +77,7 @@ async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> 
 
 /// `fibrpc serve` with the bench's settings.
 fn serve_args(settings: &Settings<'_>, queue: &str) -> Vec<String> {
-    let transport = settings.args.transport.name();
+    let transport = settings.args.transport.name;
     [
         "serve",
         "--transport",
@@ -136,7 +141,7 @@ async fn add_client(
         queue: queue.to_owned(),
         timeout: args.timeout,
         max_in_flight: settings.most_in_flight(),
-        retry: crate::call::retry_policy(args.retry),
+        retry: fibrpc_app::retry_policy(args.retry),
         metrics: metrics(settings),
         ..ClientConfig::default()
     };
