@@ -22,7 +22,7 @@ pub enum Command {
     /// Runs a server and a client in one process over the in-memory broker (no broker needed).
     Demo(DemoArgs),
     /// Serves fib(n) from the request queue until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(FibServeArgs),
     /// Calls fib(n) for each N; prints one decimal value per line.
     Call(CallArgs),
     /// Measures calls/s, latency and CPU per call; `--baseline` compares with a bare round trip.
@@ -38,8 +38,9 @@ pub struct DemoArgs {
     pub numbers: Vec<u64>,
 }
 
+/// `fibrpc serve`: a server's flags, and fib's bound.
 #[derive(Args)]
-pub struct ServeArgs {
+pub struct FibServeArgs {
     #[command(flatten)]
     pub server: fibrpc_app::ServeArgs,
     /// Largest n answered; larger ones get an error reply.

@@ -3,9 +3,9 @@
 use fibrpc_domain::Fibonacci;
 use fibrpc_rpc::Fib;
 
-use crate::args::ServeArgs;
+use crate::args::FibServeArgs;
 
-pub async fn run(args: ServeArgs) -> Result<(), String> {
+pub async fn run(args: FibServeArgs) -> Result<(), String> {
     let service = Fib::service(Fibonacci::with_max_n(args.max_n));
     fibrpc_app::serve_with(args.server, service).await
 }
