@@ -72,16 +72,7 @@ async fn on_broker(
             // Declared, where the echo needs that, before the echo servers use it; it
             // outlives them unless deleted.
             if baseline::declares_its_queue(transport) {
-                let admin = settings.connect().await?.admin;
-                admin
-                    .declare_request_queue(&queue)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                let doomed = queue.clone();
-                side.on_close(async move {
-                    let deleted = admin.delete_queue(&doomed).await;
-                    deleted.map_err(|error| error.to_string())
-                });
+                settings.declare_queue(&queue, side, false).await?;
             }
             queue
         }

@@ -35,19 +35,9 @@ async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> 
         Placement::External { queue, .. } => queue.clone(),
         _ => {
             let queue = args.queue.clone().unwrap_or_else(fresh_queue);
-            let admin = settings.connect().await?.admin;
-            admin
-                .declare_request_queue(&queue)
-                .await
-                .map_err(|error| error.to_string())?;
             // A queue named on the command line belongs to someone else: leave it.
-            if args.queue.is_none() {
-                let queue = queue.clone();
-                side.on_close(async move {
-                    let deleted = admin.delete_queue(&queue).await;
-                    deleted.map_err(|error| error.to_string())
-                });
-            }
+            let keep = args.queue.is_some();
+            settings.declare_queue(&queue, side, keep).await?;
             queue
         }
     };

@@ -4,6 +4,7 @@
 use fibrpc_app::{check_queue_flags, Connection};
 
 use crate::args::BenchArgs;
+use crate::side::Side;
 
 /// Where the servers run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,28 @@ impl<'a> Settings<'a> {
         let request_queue = Some(&self.args.request_queue);
         urls.connect(&url, None, self.args.reply_to, request_queue)
             .await
+    }
+
+    /// Declares the request queue `queue`, as a server does, on a connection of its own;
+    /// `side` deletes it when it closes unless `keep` (a queue named on the command line
+    /// belongs to someone else).
+    pub(crate) async fn declare_queue(
+        &self,
+        queue: &str,
+        side: &mut Side,
+        keep: bool,
+    ) -> Result<(), String> {
+        let admin = self.connect().await?.admin;
+        let declared = admin.declare_request_queue(queue).await;
+        declared.map_err(|error| error.to_string())?;
+        if !keep {
+            let queue = queue.to_owned();
+            side.on_close(async move {
+                let deleted = admin.delete_queue(&queue).await;
+                deleted.map_err(|error| error.to_string())
+            });
+        }
+        Ok(())
     }
 
     /// Most calls any level has in flight.
