@@ -126,8 +126,9 @@ impl NatsTransport {
         })
     }
 
-    /// Drops the connection and lets async-nats reconnect, as a network fault would: a
-    /// fault hook for tests, behind the `test-hooks` feature. Open inboxes and request streams end with `Disconnected`.
+    /// Drops the connection and lets async-nats reconnect, as a network fault would: a fault
+    /// hook for tests, behind the `test-hooks` feature. Open inboxes and request streams end
+    /// with `Disconnected`.
     #[cfg(feature = "test-hooks")]
     pub async fn force_reconnect(&self) -> Result<(), TransportError> {
         self.client

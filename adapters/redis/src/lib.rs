@@ -109,9 +109,9 @@ impl RedisTransport {
 
     /// Closes, with `CLIENT KILL`, every connection to the server named `client_name`
     /// (`RedisConfig::client_name`), as a network fault would (a fault hook for tests, behind
-    /// the `test-hooks` feature);
-    /// returns how many. Inboxes and request streams on them end with `Disconnected`, and
-    /// their transports open new connections for the commands that follow.
+    /// the `test-hooks` feature); returns how many. Inboxes and request streams on them end
+    /// with `Disconnected`, and their transports open new connections for the commands that
+    /// follow.
     #[cfg(feature = "test-hooks")]
     pub async fn kill_clients_named(&self, client_name: &str) -> Result<usize, TransportError> {
         let listing: String = self

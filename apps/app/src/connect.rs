@@ -37,7 +37,10 @@ pub enum ConnectError {
     )]
     UnknownScheme { url: String },
     /// Request queue settings given to a transport that does not read them.
-    #[error("request queue settings (type, durability, dead-lettering, delivery limit) apply only to AMQP, not to {transport}")]
+    #[error(
+        "request queue settings (type, durability, dead-lettering, delivery limit) apply only \
+         to AMQP, not to {transport}"
+    )]
     QueueSpecUnsupported { transport: &'static str },
     /// Request queue settings that contradict each other.
     #[error(transparent)]
