@@ -15,6 +15,7 @@ mod client;
 mod drop;
 mod envelope;
 mod error;
+mod flow;
 pub mod redact;
 mod server;
 
@@ -22,6 +23,7 @@ pub use client::{ReplyInbox, RequestTransport};
 pub use drop::spawn_from_drop;
 pub use envelope::Envelope;
 pub use error::TransportError;
+pub use flow::{Flow, FlowWatch, Stall};
 pub use server::{IncomingRequest, ReplyTransport, RequestStream, Settle};
 
 #[cfg(feature = "mock")]

@@ -26,8 +26,9 @@ pub(crate) fn connect(address: &str, url: &str, error: &ConnectError) -> Transpo
     match error.kind() {
         // Reached, but turned away: retrying with the same credentials will not help.
         ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
-            TransportError::Refused {
-                reason: format!("{address}: {reason}"),
+            TransportError::AccessRefused {
+                address: address.to_owned(),
+                reason,
             }
         }
         _ => TransportError::Unreachable {
