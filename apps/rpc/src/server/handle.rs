@@ -98,3 +98,51 @@ async fn joined(task: &mut JoinHandle<Result<(), ServerError>>) -> Result<(), Se
         reason: error.to_string(),
     })?
 }
+
+#[cfg(test)]
+mod tests {
+    use fibrpc_in_memory::InMemoryBroker;
+    use fibrpc_ports::{MockReplyTransport, TransportError};
+
+    use super::*;
+    use crate::testing::Echo;
+    use crate::{ServerConfig, Service};
+
+    #[tokio::test]
+    async fn ready_waits_until_the_queue_is_consumed() {
+        let broker = InMemoryBroker::new();
+        let transport = Arc::new(broker.connect());
+        let service = Service::new(()).register(Echo, |_, text| async move { Ok(text) });
+        let mut server = RpcServer::new(transport, ServerConfig::default(), service).spawn();
+        server.ready().await.unwrap();
+        assert!(server.readiness().is_ready());
+        assert_eq!(broker.queue_depth(&ServerConfig::default().queue), Some(0));
+        server.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn ready_fails_with_the_servers_error_when_it_cannot_start() {
+        let refused = TransportError::Refused {
+            reason: "no permission".into(),
+        };
+        let mut transport = MockReplyTransport::new();
+        transport.expect_flow().return_const(None);
+        transport.expect_consume_requests().returning({
+            let refused = refused.clone();
+            move |_, _| Err(refused.clone())
+        });
+        let service = Service::new(()).register(Echo, |_, text| async move { Ok(text) });
+        let mut server =
+            RpcServer::new(Arc::new(transport), ServerConfig::default(), service).spawn();
+        assert_eq!(
+            server.ready().await,
+            Err(ServerError::Start(refused.clone()))
+        );
+        // The same again, and from stop.
+        assert_eq!(
+            server.ready().await,
+            Err(ServerError::Start(refused.clone()))
+        );
+        assert_eq!(server.stop().await, Err(ServerError::Start(refused)));
+    }
+}
