@@ -19,7 +19,8 @@ use fibrpc_rpc::{
     Bincode, CallError, ClientConfig, Fib, Procedure, RpcClient, RpcServer, ServerConfig,
     ServerState, Service, TimedOut, Unanswered,
 };
-use fibrpc_test_support::{skip_or_fail, unique, unique_queue, within};
+use fibrpc_test_support::{skip_or_fail, unique_queue, within};
+use fibrpc_tests::AmqpFactory;
 use tokio::sync::{mpsc, watch};
 
 /// The lines logged since the last [`Log::take`], and the lock that serialises the tests that
@@ -76,11 +77,20 @@ fn errors_and_warnings(log: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Starts a fib server on a fresh queue, makes 100 calls, shuts down; returns the log.
-async fn start_call_stop<T>(transport: T) -> String
-where
+/// Connects, starts a fib server on a fresh queue, makes 100 calls, shuts down, and checks
+/// that the log of it all has no ERROR or WARN line.
+async fn a_normal_run_is_quiet<T>(
+    broker: &str,
+    connecting: impl std::future::Future<Output = Result<T, TransportError>>,
+) where
     T: ReplyTransport + RequestTransport + Clone + 'static,
 {
+    let log = log();
+    let _turn = log.turn.lock().await;
+    let transport = match connecting.await {
+        Ok(transport) => transport,
+        Err(error) => return skip_or_fail(broker, error, "bash .ci/run starts the brokers"),
+    };
     let queue = unique_queue("quiet");
     let server_config = ServerConfig {
         queue: queue.clone(),
@@ -103,76 +113,32 @@ where
     }
     drop(client);
     server.stop().await.unwrap();
-    log().take()
+    let lines = log.take();
+    assert!(
+        lines.contains("awaiting RPC requests"),
+        "nothing captured:\n{lines}"
+    );
+    assert_eq!(errors_and_warnings(&lines), Vec::<&str>::new(), "{lines}");
 }
 
-fn amqp_config() -> AmqpConfig {
-    AmqpConfig {
-        url: std::env::var("AMQP_URL").unwrap_or_else(|_| AmqpConfig::default().url),
-        connection_name: Some(unique("fibrpc-diagnostics")),
-        ..AmqpConfig::default()
-    }
-}
-
+/// A connection to RabbitMQ of its own, or None (after saying why) when there is no broker.
 async fn amqp() -> Option<AmqpTransport> {
-    match AmqpTransport::connect(amqp_config()).await {
-        Ok(transport) => Some(transport),
-        Err(error) => {
-            skip_or_fail(
-                "RabbitMQ",
-                error,
-                "start it with `rabbitmq-server -detached`",
-            );
-            None
-        }
-    }
+    Some(AmqpFactory::new_or_skip().await?.admin().clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_normal_run_over_amqp_logs_no_error_or_warning() {
-    let log = log();
-    let _turn = log.turn.lock().await;
-    let Some(transport) = amqp().await else {
-        return;
-    };
-    let lines = start_call_stop(transport).await;
-    assert!(
-        lines.contains("awaiting RPC requests"),
-        "nothing captured:\n{lines}"
-    );
-    assert_eq!(errors_and_warnings(&lines), Vec::<&str>::new(), "{lines}");
+    a_normal_run_is_quiet("RabbitMQ", AmqpTransport::connect(AmqpConfig::default())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_normal_run_over_nats_logs_no_error_or_warning() {
-    let log = log();
-    let _turn = log.turn.lock().await;
-    let transport = match NatsTransport::connect(NatsConfig::default()).await {
-        Ok(transport) => transport,
-        Err(error) => return skip_or_fail("NATS", error, "start nats-server -js"),
-    };
-    let lines = start_call_stop(transport).await;
-    assert!(
-        lines.contains("awaiting RPC requests"),
-        "nothing captured:\n{lines}"
-    );
-    assert_eq!(errors_and_warnings(&lines), Vec::<&str>::new(), "{lines}");
+    a_normal_run_is_quiet("NATS", NatsTransport::connect(NatsConfig::default())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_normal_run_over_redis_logs_no_error_or_warning() {
-    let log = log();
-    let _turn = log.turn.lock().await;
-    let transport = match RedisTransport::connect(RedisConfig::default()).await {
-        Ok(transport) => transport,
-        Err(error) => return skip_or_fail("Redis", error, "start redis-server"),
-    };
-    let lines = start_call_stop(transport).await;
-    assert!(
-        lines.contains("awaiting RPC requests"),
-        "nothing captured:\n{lines}"
-    );
-    assert_eq!(errors_and_warnings(&lines), Vec::<&str>::new(), "{lines}");
+    a_normal_run_is_quiet("Redis", RedisTransport::connect(RedisConfig::default())).await;
 }
 
 /// A refused login, in one line, with the password hidden.
@@ -203,7 +169,7 @@ async fn a_wrong_amqp_password_is_a_refused_login() {
     };
     let config = AmqpConfig {
         url: "amqp://guest:not-the-password@127.0.0.1:5672/%2f".to_owned(),
-        ..amqp_config()
+        ..AmqpConfig::default()
     };
     let error = AmqpTransport::connect(config).await.err().unwrap();
     assert_refused_login(&error, "not-the-password");
