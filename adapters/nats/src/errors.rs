@@ -206,3 +206,31 @@ pub(crate) fn request(subject: &str, error: &async_nats::RequestError) -> Transp
         async_nats::RequestErrorKind::Other => TransportError::disconnected(error.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_login_is_its_own_kind_without_the_password() {
+        let url = "nats://me:hunter2@127.0.0.1:4222";
+        for kind in [
+            ConnectErrorKind::Authentication,
+            ConnectErrorKind::AuthorizationViolation,
+        ] {
+            let error = connect(
+                "nats://me:***@127.0.0.1:4222",
+                url,
+                &ConnectError::new(kind),
+            );
+            assert!(
+                matches!(error, TransportError::AccessRefused { .. }),
+                "{error:?}"
+            );
+            assert!(
+                !format!("{error} {error:?}").contains("hunter2"),
+                "{error:?}"
+            );
+        }
+    }
+}
