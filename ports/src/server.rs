@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::{Envelope, TransportError};
+use crate::{Envelope, FlowWatch, TransportError};
 
 /// The server side of a transport: takes requests from a queue and sends replies.
 #[cfg_attr(feature = "mock", mockall::automock)]
@@ -28,6 +28,13 @@ pub trait ReplyTransport: Send + Sync {
     /// exists, if the broker can tell, and MUST return `Ok` only once the broker has taken
     /// the reply: the protocol acknowledges the request after this returns.
     async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError>;
+
+    /// Follows the broker's flow control on this transport's connection, where the broker
+    /// has any (see [`RequestTransport::flow`](crate::RequestTransport::flow)): while it
+    /// blocks publishing, replies wait, so a server is not ready.
+    fn flow(&self) -> Option<FlowWatch> {
+        None
+    }
 }
 
 /// The requests of one consumer, in delivery order.

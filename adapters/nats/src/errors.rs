@@ -28,8 +28,9 @@ pub(crate) fn connect(address: &str, url: &str, error: &ConnectError) -> Transpo
     match error.kind() {
         // Reached, but turned away: retrying with the same credentials will not help.
         ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
-            TransportError::Refused {
-                reason: format!("{address}: {reason}"),
+            TransportError::AccessRefused {
+                address: address.to_owned(),
+                reason,
             }
         }
         _ => TransportError::Unreachable {
@@ -190,4 +191,32 @@ pub(crate) fn header(name: &str) -> TransportError {
 /// What inboxes and request streams end with when the client reports a disconnection.
 pub(crate) fn connection_lost() -> TransportError {
     TransportError::disconnected("NATS connection lost (replies sent meanwhile may be lost)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_login_is_its_own_kind_without_the_password() {
+        let url = "nats://me:hunter2@127.0.0.1:4222";
+        for kind in [
+            ConnectErrorKind::Authentication,
+            ConnectErrorKind::AuthorizationViolation,
+        ] {
+            let error = connect(
+                "nats://me:***@127.0.0.1:4222",
+                url,
+                &ConnectError::new(kind),
+            );
+            assert!(
+                matches!(error, TransportError::AccessRefused { .. }),
+                "{error:?}"
+            );
+            assert!(
+                !format!("{error} {error:?}").contains("hunter2"),
+                "{error:?}"
+            );
+        }
+    }
 }

@@ -36,7 +36,7 @@ pub mod trace;
 pub use backoff::Backoff;
 pub use client::{ClientConfig, ClientStats, RetryPolicy, RpcClient};
 pub use codec::Codec;
-pub use error::{CallError, Fault, ServerError};
+pub use error::{CallError, Fault, ServerError, TimedOut, Unanswered};
 pub use fib::Fib;
 pub use metrics::Metrics;
 pub use procedure::{Bincode, Procedure, Wire};

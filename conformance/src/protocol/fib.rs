@@ -7,7 +7,7 @@ use fibrpc_domain::{fib, DomainError, Fibonacci};
 use fibrpc_ports::Envelope;
 use fibrpc_rpc::codec::{Codec, BINCODE_CONTENT_TYPE};
 use fibrpc_rpc::fib::FibWire;
-use fibrpc_rpc::{CallError, ClientConfig, Fib, ServerConfig, Wire};
+use fibrpc_rpc::{CallError, ClientConfig, Fib, ServerConfig, TimedOut, Wire};
 
 use super::{
     client, client_config, connect, fib_server, queue, raw, raw_call, server_config, take_request,
@@ -72,7 +72,10 @@ pub async fn late_reply_is_dropped_and_counted(factory: &dyn TransportFactory) {
     });
     let slow = connect(factory).await;
     let (_stream, request) = take_request(&slow, &queue, 1).await;
-    assert_eq!(call.await.unwrap(), Err(CallError::Timeout(timeout)));
+    assert_eq!(
+        call.await.unwrap(),
+        Err(CallError::Timeout(TimedOut::after(timeout)))
+    );
     assert_eq!(client.stats().pending, 0);
 
     let late = Envelope {

@@ -129,7 +129,7 @@ impl RpcServer {
             .metrics
             .as_ref()
             .map(|metrics| metrics.reconnects("server"));
-        let (state, readiness) = Readiness::channel();
+        let (state, readiness) = Readiness::channel(transport.flow());
         Self {
             transport,
             config,
@@ -169,6 +169,10 @@ impl RpcServer {
             }
         };
         self.state.send_replace(ServerState::Consuming);
+        let _flow = readiness::follow_flow(
+            self.transport.flow(),
+            config.metrics.as_ref().map(Metrics::broker_blocked),
+        );
         tracing::info!(queue = %config.queue, prefetch = config.prefetch, concurrency = config.concurrency, procedures = ?self.routes.names(), "awaiting RPC requests");
         let replier = Arc::new(Replier::new(
             self.transport.clone(),

@@ -96,6 +96,7 @@ async fn replies_to_the_callers_address_then_acknowledges() {
     let done = Arc::new(Notify::new());
     let mut sequence = Sequence::new();
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
     transport
         .expect_send_reply()
         .withf(|reply_to, reply| {
@@ -121,6 +122,7 @@ async fn a_reply_goes_along_the_requests_own_path_where_the_adapter_has_one() {
     let done = Arc::new(Notify::new());
     let mut sequence = Sequence::new();
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
     transport.expect_send_reply().never();
     let mut settle = MockSettle::new();
     settle.expect_can_reply_before_settling().return_const(true);
@@ -152,6 +154,7 @@ async fn a_reply_goes_along_the_requests_own_path_where_the_adapter_has_one() {
 async fn a_request_without_reply_to_is_acknowledged_unanswered() {
     let done = Arc::new(Notify::new());
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
     transport.expect_send_reply().never();
     let request = IncomingRequest::new(
         text_request(None, "30"),
@@ -166,6 +169,7 @@ async fn a_malformed_request_gets_an_error_reply_and_is_acknowledged() {
     let done = Arc::new(Notify::new());
     let mut sequence = Sequence::new();
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
     transport
         .expect_send_reply()
         .withf(|_, reply| reply.body.starts_with(b"error: invalid-request"))
@@ -181,6 +185,7 @@ async fn a_malformed_request_gets_an_error_reply_and_is_acknowledged() {
 async fn a_reply_to_a_vanished_caller_still_acknowledges() {
     let done = Arc::new(Notify::new());
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
     transport
         .expect_send_reply()
         .times(1)
@@ -201,6 +206,7 @@ async fn a_reply_to_a_vanished_caller_still_acknowledges() {
 async fn a_reply_lost_with_the_connection_leaves_the_request_for_redelivery() {
     let done = Arc::new(Notify::new());
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
     let replied = done.clone();
     transport
         .expect_send_reply()
@@ -224,6 +230,7 @@ async fn every_request_of_a_burst_is_answered_once() {
     let done = Arc::new(Notify::new());
     let answered = Arc::new(Mutex::new(Vec::new()));
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
     let record = answered.clone();
     transport
         .expect_send_reply()
@@ -294,6 +301,7 @@ async fn echo_reply<S: Send + Sync + 'static>(
     let done = Arc::new(Notify::new());
     let replies = Arc::new(Mutex::new(Vec::new()));
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
     let record = replies.clone();
     transport
         .expect_send_reply()
@@ -412,6 +420,7 @@ async fn expired_requests_are_skipped_unless_the_procedure_runs_them() {
     // Skipped: acknowledged, no reply.
     let done = Arc::new(Notify::new());
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
     transport.expect_send_reply().never();
     let request = IncomingRequest::new(
         Envelope {
