@@ -33,20 +33,27 @@
 
 pub mod baseline;
 mod client;
+mod core_client;
+mod core_server;
 mod errors;
 mod headers;
+mod mode;
 mod names;
 mod pull;
 mod redact;
 mod server;
+mod service;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream;
 use fibrpc_ports::TransportError;
 use tokio::sync::watch;
 
-pub use names::{stream_name, subject};
+pub use mode::NatsMode;
+pub use names::{procedure_subject, stream_name, subject};
 pub use redact::redact;
 
 #[derive(Debug, Clone)]
@@ -60,6 +67,9 @@ pub struct NatsConfig {
     /// live server holding a request keeps it however long it takes (it sends progress
     /// acknowledgements). An existing consumer keeps the ack wait it was created with.
     pub ack_wait: Duration,
+    /// Core request/reply (the default) or JetStream. A `mode=core|jetstream` query in
+    /// `url` (`nats://127.0.0.1:4222?mode=jetstream`) takes precedence.
+    pub mode: NatsMode,
 }
 
 impl Default for NatsConfig {
@@ -68,6 +78,7 @@ impl Default for NatsConfig {
             url: "nats://127.0.0.1:4222".to_owned(),
             connect_timeout: Duration::from_secs(5),
             ack_wait: Duration::from_secs(5),
+            mode: NatsMode::Core,
         }
     }
 }
@@ -81,12 +92,20 @@ pub struct NatsTransport {
     /// Bumped at every disconnection; inboxes and streams watch it to end themselves.
     disconnections: watch::Receiver<u64>,
     ack_wait: Duration,
+    mode: NatsMode,
+    /// The procedures servers announced per queue (`announce_procedures`), for core mode's
+    /// subjects and the services API.
+    announced: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    /// Core mode's no-responders check, set up by the first request sent.
+    responders: Arc<tokio::sync::OnceCell<core_client::Responders>>,
 }
 
 impl NatsTransport {
     /// Connects within `config.connect_timeout`, or fails with `Unreachable` naming the
     /// address (password redacted); `Refused` when the server turns the credentials away.
     pub async fn connect(config: NatsConfig) -> Result<Self, TransportError> {
+        let (url, mode) = mode::from_url(&config.url, config.mode)?;
+        let config = NatsConfig { url, ..config };
         let address = redact(&config.url);
         let (bump, disconnections) = watch::channel(0u64);
         let options = async_nats::ConnectOptions::new()
@@ -123,19 +142,52 @@ impl NatsTransport {
             client,
             disconnections,
             ack_wait: config.ack_wait,
+            mode,
+            announced: Arc::default(),
+            responders: Arc::default(),
         })
     }
 
+    /// Records what a server hosts on `queue`, for core mode's subjects and services API.
+    fn announce(&self, queue: &str, procedures: Vec<String>) {
+        self.announced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(queue.to_owned(), procedures);
+    }
+
+    /// What was announced for `queue`: none if nothing was.
+    fn announced(&self, queue: &str) -> Vec<String> {
+        self.announced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(queue)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether this connection does core request/reply or JetStream.
+    pub fn mode(&self) -> NatsMode {
+        self.mode
+    }
+
     /// Creates the stream of `queue`, so that requests can be sent before any server has
-    /// started (servers create the consumer).
+    /// started (servers create the consumer). Core mode has no queue to declare: a queue
+    /// exists while a server subscribes to it.
     pub async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
+        if self.mode == NatsMode::Core {
+            return Ok(());
+        }
         server::declare_stream(&self.jetstream, queue)
             .await
             .map(|_| ())
     }
 
-    /// Deletes the stream of `queue`, its consumer and what is in it.
+    /// Deletes the stream of `queue`, its consumer and what is in it (nothing in core mode).
     pub async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
+        if self.mode == NatsMode::Core {
+            return Ok(());
+        }
         self.jetstream
             .delete_stream(stream_name(queue))
             .await

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::headers::{self, to_envelope, to_headers};
 use crate::pull::Puller;
-use crate::{errors, names, NatsTransport};
+use crate::{core_server, errors, names, NatsMode, NatsTransport};
 
 /// How long a stopped consumer waits for a message its outstanding pull request may still
 /// bring.
@@ -77,6 +77,10 @@ impl ReplyTransport for NatsTransport {
         queue: &str,
         prefetch: u16,
     ) -> Result<Box<dyn RequestStream>, TransportError> {
+        if self.mode == NatsMode::Core {
+            // Core NATS pushes requests: there is no prefetch to set.
+            return core_server::consume(self, queue).await;
+        }
         let consumer = declare(&self.jetstream, queue, prefetch, self.ack_wait).await?;
         let mut disconnections = self.disconnections.clone();
         disconnections.mark_unchanged();
@@ -96,12 +100,17 @@ impl ReplyTransport for NatsTransport {
         }))
     }
 
+    fn announce_procedures(&self, queue: &str, procedures: &[&str]) {
+        let procedures = procedures.iter().map(|name| (*name).to_owned()).collect();
+        self.announce(queue, procedures);
+    }
+
     async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
         let headers = to_headers(&reply)?;
         self.client
             .publish_with_headers(reply_to.to_owned(), headers, reply.body.into())
             .await
-            .map_err(|error| errors::reply_publish(reply_to, &error))?;
+            .map_err(|error| errors::core_publish(reply_to, &error))?;
         // Ok must mean the server has the reply: the protocol acknowledges the request next.
         self.client
             .flush()
