@@ -37,7 +37,12 @@ pub(crate) async fn consume(
     let mut disconnections = transport.disconnections.clone();
     disconnections.mark_unchanged();
     let procedures = transport.announced(queue);
-    let id = client.new_inbox().rsplit('.').next().unwrap_or_default().to_owned();
+    let id = client
+        .new_inbox()
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let service = Arc::new(Service::new(queue, id, &procedures));
 
     let mut sources = Sources::default();
@@ -57,7 +62,7 @@ pub(crate) async fn consume(
     };
     confirm(client).await?;
     let (arrived, arrivals) = mpsc::channel(ARRIVALS);
-    let reading = tokio::spawn(read(sources, arrived)).abort_handle();
+    let reading = tokio::spawn(read(sources, arrived, disconnections.clone())).abort_handle();
     Ok(Box::new(CoreRequestStream {
         arrivals: Some(arrivals),
         reading,
@@ -104,9 +109,22 @@ async fn confirm(client: &async_nats::Client) -> Result<(), TransportError> {
 
 /// Reads requests as they arrive, so that the time one then waits to be handed out counts
 /// against its deadline (core NATS stamps nothing), and its headers are read off the server's
-/// loop. Ends, and with it the stream, when the subscriptions end.
-async fn read(mut sources: Sources, arrived: mpsc::Sender<Envelope>) {
-    while let Some((procedure, message)) = sources.next().await {
+/// loop. Ends, and with it the stream, when the subscriptions or the connection end.
+async fn read(
+    mut sources: Sources,
+    arrived: mpsc::Sender<Envelope>,
+    mut disconnections: watch::Receiver<u64>,
+) {
+    loop {
+        let next = tokio::select! {
+            next = sources.next() => next,
+            // Unsubscribed at once (async-nats would subscribe again after reconnecting, and
+            // requests would go on coming to a stream that has ended).
+            _ = disconnections.changed() => None,
+        };
+        let Some((procedure, message)) = next else {
+            return;
+        };
         if let Some(envelope) = envelope(procedure, message) {
             if arrived.send(envelope).await.is_err() {
                 return;

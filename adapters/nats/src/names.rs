@@ -62,7 +62,10 @@ mod tests {
             stream_name("fibrpc.test.x y>*/z"),
             "FIBRPC_fibrpc_test_x_y___z"
         );
-        assert_eq!(procedure_subject("rpc_queue", "text.count"), "rpc_queue.text.count");
+        assert_eq!(
+            procedure_subject("rpc_queue", "text.count"),
+            "rpc_queue.text.count"
+        );
         assert!(valid_subject("rpc_queue.text.count"));
         for bad in ["", "a..b", "a.*", "a b", "a.>"] {
             assert!(!valid_subject(bad), "{bad:?}");

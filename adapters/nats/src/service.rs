@@ -211,7 +211,8 @@ impl Responder {
         let client = client.clone();
         let answering = tokio::spawn(async move {
             while let Some(question) = asked.next().await {
-                let (Some(reply), Some(verb)) = (question.reply, question.subject.split('.').nth(1))
+                let (Some(reply), Some(verb)) =
+                    (question.reply, question.subject.split('.').nth(1))
                 else {
                     continue;
                 };
@@ -281,7 +282,9 @@ mod tests {
         let procedures = ["fib".to_owned(), "text.count".to_owned()];
         let service = Arc::new(Service::new("rpc_queue", "ID1".to_owned(), &procedures));
         service.endpoint(Some("text.count")).done(None);
-        service.endpoint(Some("text.count")).done(Some("500:too large".to_owned()));
+        service
+            .endpoint(Some("text.count"))
+            .done(Some("500:too large".to_owned()));
         service.endpoint(None).done(None);
         let ping = service.answer("PING").unwrap();
         assert_eq!(ping["type"], "io.nats.micro.v1.ping_response");
@@ -294,7 +297,10 @@ mod tests {
             .iter()
             .map(|endpoint| endpoint["subject"].as_str().unwrap())
             .collect();
-        assert_eq!(subjects, ["rpc_queue", "rpc_queue.fib", "rpc_queue.text.count"]);
+        assert_eq!(
+            subjects,
+            ["rpc_queue", "rpc_queue.fib", "rpc_queue.text.count"]
+        );
         assert_eq!(info["endpoints"][2]["name"], "text_count");
         assert_eq!(info["endpoints"][2]["queue_group"], "q");
         let stats = service.answer("STATS").unwrap();
@@ -305,6 +311,8 @@ mod tests {
         assert_eq!(stats["endpoints"][2]["last_error"], "500:too large");
         assert!(service.answer("RESET").is_none());
         assert_eq!(service.subjects().len(), 9);
-        assert!(service.subjects().contains(&"$SRV.STATS.rpc_queue.ID1".to_owned()));
+        assert!(service
+            .subjects()
+            .contains(&"$SRV.STATS.rpc_queue.ID1".to_owned()));
     }
 }
