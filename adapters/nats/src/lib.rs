@@ -1,5 +1,13 @@
-//! fibrpc's NATS transport: implements both transport ports over NATS, requests through
-//! JetStream and replies over core NATS.
+//! fibrpc's NATS transport: implements both transport ports over NATS, in one of two modes
+//! ([`NatsMode`]), with replies over core NATS in both.
+//!
+//! Core mode (the default) is core NATS request/reply, as NATS users do RPC: servers join the
+//! queue group `q` on the queue's subject and on one subject per procedure, a request goes to
+//! one of them or fails at once with "no responders" (`NoSuchQueue`), and each server answers
+//! the NATS services API (`$SRV.PING|INFO|STATS`). Nothing is stored: settling is bookkeeping,
+//! and a request whose server dies is lost. See `core_client`, `core_server` and `service`.
+//!
+//! JetStream mode stores requests, as follows.
 //!
 //! - A request queue is a JetStream stream (work-queue retention) capturing the subject
 //!   `fibrpc.req.<queue>`, with one durable pull consumer shared by every server of the queue

@@ -111,6 +111,10 @@ impl ReplyTransport for NatsTransport {
             .publish_with_headers(reply_to.to_owned(), headers, reply.body.into())
             .await
             .map_err(|error| errors::core_publish(reply_to, &error))?;
+        if self.mode == NatsMode::Core {
+            // Nothing is acknowledged after it: async-nats writes it out with what follows.
+            return Ok(());
+        }
         // Ok must mean the server has the reply: the protocol acknowledges the request next.
         self.client
             .flush()
