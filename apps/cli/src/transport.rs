@@ -192,14 +192,14 @@ impl BareCall for fibrpc_amqp::baseline::BareClient {
     }
 }
 
-/// NATS with JetStream, through `fibrpc-nats`.
+/// NATS (core request/reply, or JetStream), through `fibrpc-nats`.
 struct Nats;
 
 const NATS_URL: UrlFlag = UrlFlag {
     long: "nats-url",
     env: "NATS_URL",
     default: "nats://127.0.0.1:4222",
-    help: "The NATS server's URL, for `--transport nats`",
+    help: "The NATS server's URL, for `--transport nats`; `?mode=jetstream` stores requests in JetStream",
 };
 
 impl Nats {
@@ -217,7 +217,7 @@ impl CliTransport for Nats {
         "nats"
     }
     fn about(&self) -> &'static str {
-        "NATS with JetStream"
+        "NATS: core request/reply, or JetStream with `?mode=jetstream` in the URL"
     }
     fn url_flag(&self) -> Option<UrlFlag> {
         Some(NATS_URL)
