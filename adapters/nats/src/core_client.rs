@@ -3,19 +3,20 @@
 //! Core NATS confirms nothing, but a publish that no subscriber takes comes back at once as a
 //! "no responders" status (503) on its reply subject. So each request carries a reply subject
 //! of its own (`_FIBRPC_NR.<connection>.<token>`: the answer goes to the `Fibrpc-Reply-To`
-//! inbox, never there), and a probe to that subject follows it. The server handles a
-//! connection's messages in order, so whichever comes back first says it: the 503 (nobody
-//! subscribes to the queue: `NoSuchQueue`) or the probe (a server took the request).
+//! inbox, never there), and a probe follows it. The NATS server handles a connection's
+//! messages in order, so by the time the probe comes back, a 503 for any request published
+//! before it has come back too: a request with no 503 by then reached a server. One probe
+//! answers for every request published before it, so under load one probe serves many.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::StatusCode;
 use fibrpc_ports::{Envelope, TransportError};
 use futures_util::StreamExt;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 use crate::headers::to_headers;
 use crate::{errors, names, NatsTransport};
@@ -23,15 +24,34 @@ use crate::{errors, names, NatsTransport};
 /// How long a request waits for its probe (or a 503) before it reports a timeout.
 const PROBE_LIMIT: Duration = Duration::from_secs(5);
 
-type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<bool>>>>;
+/// What the requests in flight wait for, shared by the senders, the prober and the router.
+#[derive(Default)]
+struct Waiting {
+    /// Per request token: told true on "no responders", false once a later probe is back.
+    requests: HashMap<u64, oneshot::Sender<bool>>,
+    /// Requests published and not yet covered by a probe.
+    unprobed: Vec<u64>,
+    /// Per probe sent: the requests it answers for.
+    probes: HashMap<u64, Vec<u64>>,
+}
 
-/// One connection's no-responders check: the subscription statuses and probes come back to.
+type Shared = Arc<Mutex<Waiting>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Waiting> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One connection's no-responders check: the subscription statuses and probes come back to,
+/// and the task that sends probes.
 pub(crate) struct Responders {
     prefix: String,
     next: AtomicU64,
-    /// Per token: told true on "no responders", false once the probe is back.
-    waiting: Waiting,
-    listening: tokio::task::AbortHandle,
+    shared: Shared,
+    /// Wakes the prober: requests were published.
+    published: Arc<Notify>,
+    tasks: [tokio::task::AbortHandle; 2],
 }
 
 impl Responders {
@@ -39,33 +59,26 @@ impl Responders {
         let connection = client.new_inbox();
         let connection = connection.rsplit('.').next().unwrap_or_default();
         let prefix = format!("{}.{connection}", names::STATUS_PREFIX);
-        let mut statuses = client
+        let statuses = client
             .subscribe(format!("{prefix}.*"))
             .await
             .map_err(|error| errors::subscribe(&error))?;
-        let waiting = Waiting::default();
-        let listening = tokio::spawn({
-            let waiting = waiting.clone();
-            async move {
-                while let Some(message) = statuses.next().await {
-                    let token = message.subject.rsplit('.').next();
-                    let Some(token) = token.and_then(|token| token.parse::<u64>().ok()) else {
-                        continue;
-                    };
-                    let unanswered = message.status == Some(StatusCode::NO_RESPONDERS);
-                    let waiter = lock(&waiting).remove(&token);
-                    if let Some(waiter) = waiter {
-                        let _ = waiter.send(unanswered);
-                    }
-                }
-            }
-        })
+        let shared = Shared::default();
+        let published = Arc::new(Notify::new());
+        let routing = tokio::spawn(route(statuses, shared.clone())).abort_handle();
+        let probing = tokio::spawn(probe(
+            client.clone(),
+            prefix.clone(),
+            shared.clone(),
+            published.clone(),
+        ))
         .abort_handle();
         Ok(Self {
             prefix,
             next: AtomicU64::new(0),
-            waiting,
-            listening,
+            shared,
+            published,
+            tasks: [routing, probing],
         })
     }
 
@@ -73,39 +86,91 @@ impl Responders {
     fn expect(&self) -> (String, Expected<'_>) {
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         let (tell, told) = oneshot::channel();
-        lock(&self.waiting).insert(token, tell);
+        lock(&self.shared).requests.insert(token, tell);
         let expected = Expected {
-            waiting: &self.waiting,
+            shared: &self.shared,
             token,
             told,
         };
         (format!("{}.{token}", self.prefix), expected)
     }
+
+    /// The request `token` is published: the next probe answers for it.
+    fn published(&self, token: u64) {
+        lock(&self.shared).unprobed.push(token);
+        self.published.notify_one();
+    }
 }
 
 impl Drop for Responders {
     fn drop(&mut self) {
-        // Its subscription would otherwise keep the connection open.
-        self.listening.abort();
+        // Their subscription and client would otherwise keep the connection open.
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
-fn lock(waiting: &Waiting) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<bool>>> {
-    waiting
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Sends a probe after each wave of published requests, to `<prefix>.p<n>`.
+async fn probe(client: async_nats::Client, prefix: String, shared: Shared, published: Arc<Notify>) {
+    let mut sent = 0u64;
+    loop {
+        published.notified().await;
+        let wave = std::mem::take(&mut lock(&shared).unprobed);
+        if wave.is_empty() {
+            continue;
+        }
+        // Taken after those requests were published: the probe goes after them.
+        lock(&shared).probes.insert(sent, wave);
+        // A lost probe (the connection dropped) leaves its requests to their disconnection
+        // or time limit.
+        let _ = client
+            .publish(format!("{prefix}.p{sent}"), Default::default())
+            .await;
+        sent += 1;
+    }
 }
 
-/// A request's pending status; dropped (the send abandoned), it leaves nothing behind.
+/// Tells each request what came back: a 503 for it, or a probe sent after it.
+async fn route(mut statuses: async_nats::Subscriber, shared: Shared) {
+    while let Some(message) = statuses.next().await {
+        let Some(token) = message.subject.rsplit('.').next() else {
+            continue;
+        };
+        let mut waiting = lock(&shared);
+        if let Some(probe) = token.strip_prefix('p') {
+            let wave = probe
+                .parse::<u64>()
+                .ok()
+                .and_then(|probe| waiting.probes.remove(&probe));
+            for token in wave.unwrap_or_default() {
+                if let Some(waiter) = waiting.requests.remove(&token) {
+                    let _ = waiter.send(false);
+                }
+            }
+        } else if message.status == Some(StatusCode::NO_RESPONDERS) {
+            let waiter = token
+                .parse::<u64>()
+                .ok()
+                .and_then(|token| waiting.requests.remove(&token));
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(true);
+            }
+        }
+    }
+}
+
+/// A request's pending status; dropped (the send abandoned), it leaves nothing behind but its
+/// token in a probe's wave, which the probe's return clears.
 struct Expected<'a> {
-    waiting: &'a Waiting,
+    shared: &'a Shared,
     token: u64,
     told: oneshot::Receiver<bool>,
 }
 
 impl Drop for Expected<'_> {
     fn drop(&mut self) {
-        lock(self.waiting).remove(&self.token);
+        lock(self.shared).requests.remove(&self.token);
     }
 }
 
@@ -136,10 +201,7 @@ pub(crate) async fn send_request(
             .await
     };
     published.map_err(|error| errors::core_publish(queue, &error))?;
-    client
-        .publish(status_subject, Default::default())
-        .await
-        .map_err(|error| errors::core_publish(queue, &error))?;
+    responders.published(expected.token);
     tokio::select! {
         told = tokio::time::timeout(PROBE_LIMIT, &mut expected.told) => match told {
             Ok(Ok(false)) => Ok(()),
