@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::headers::{self, to_envelope};
 use crate::service::{Counter, Responder, Service};
-use crate::{errors, names, NatsTransport};
+use crate::{errors, names, unless_disconnected, NatsTransport};
 
 /// Requests read ahead of the server; past it, async-nats's own buffer fills, and then the
 /// NATS server drops what it pushes (a slow consumer).
@@ -192,16 +192,10 @@ impl RequestStream for CoreRequestStream {
             return Err(TransportError::Cancelled);
         }
         loop {
-            if self.disconnections.has_changed().unwrap_or(true) {
-                return Err(self.end(errors::connection_lost()));
-            }
             let arrivals = self.arrivals.as_mut().ok_or_else(errors::connection_lost)?;
             // Cancel-safe: a request leaves the channel only when this returns it.
-            let envelope = tokio::select! {
-                envelope = arrivals.recv() => envelope.ok_or_else(errors::subscription_ended),
-                _ = self.disconnections.changed() => Err(errors::connection_lost()),
-            };
-            let envelope = match envelope {
+            let arrived = async { arrivals.recv().await.ok_or_else(errors::subscription_ended) };
+            let envelope = match unless_disconnected(&mut self.disconnections, arrived).await {
                 Ok(envelope) => envelope,
                 Err(error) => return Err(self.end(error)),
             };

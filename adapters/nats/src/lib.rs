@@ -60,6 +60,21 @@ use async_nats::jetstream;
 use fibrpc_ports::TransportError;
 use tokio::sync::watch;
 
+/// `next`'s outcome, or `Disconnected` as soon as the connection is lost (checked first, so
+/// that a busy source cannot hide a loss behind what it has).
+pub(crate) async fn unless_disconnected<T>(
+    disconnections: &mut watch::Receiver<u64>,
+    next: impl std::future::Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    if disconnections.has_changed().unwrap_or(true) {
+        return Err(errors::connection_lost());
+    }
+    tokio::select! {
+        outcome = next => outcome,
+        _ = disconnections.changed() => Err(errors::connection_lost()),
+    }
+}
+
 pub use mode::NatsMode;
 pub use names::{procedure_subject, stream_name, subject};
 pub use redact::redact;

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::headers::{self, to_envelope, to_headers};
 use crate::pull::Puller;
-use crate::{core_server, errors, names, NatsMode, NatsTransport};
+use crate::{core_server, errors, names, unless_disconnected, NatsMode, NatsTransport};
 
 /// How long a stopped consumer waits for a message its outstanding pull request may still
 /// bring.
@@ -146,15 +146,8 @@ impl RequestStream for NatsRequestStream {
             return Err(TransportError::Cancelled);
         }
         loop {
-            if self.disconnections.has_changed().unwrap_or(true) {
-                return Err(self.end(errors::connection_lost()));
-            }
             let puller = self.puller.as_mut().ok_or_else(errors::connection_lost)?;
-            let message = tokio::select! {
-                message = puller.next() => message,
-                _ = self.disconnections.changed() => Err(errors::connection_lost()),
-            };
-            let message = match message {
+            let message = match unless_disconnected(&mut self.disconnections, puller.next()).await {
                 Ok(message) => message,
                 Err(error) => return Err(self.end(error)),
             };
