@@ -26,7 +26,7 @@ pub trait ReplyTransport: Send + Sync {
     /// consumes the queue, so that an adapter can offer more than the queue itself (NATS: a
     /// subject per procedure, and the NATS services API describing the server). An adapter
     /// MAY ignore it; requests naming any procedure MUST still arrive through the queue.
-    fn announce_procedures(&self, queue: &str, procedures: &[&str]) {
+    fn announce_procedures(&self, queue: &str, procedures: &[&'static str]) {
         let _ = (queue, procedures);
     }
 

@@ -100,7 +100,7 @@ impl ReplyTransport for NatsTransport {
         }))
     }
 
-    fn announce_procedures(&self, queue: &str, procedures: &[&str]) {
+    fn announce_procedures(&self, queue: &str, procedures: &[&'static str]) {
         let procedures = procedures.iter().map(|name| (*name).to_owned()).collect();
         self.announce(queue, procedures);
     }
