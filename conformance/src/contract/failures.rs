@@ -24,11 +24,19 @@ pub async fn expired_requests_are_not_handed_out(factory: &dyn TransportFactory)
         deadline: Some(deadline),
         ..request("late")
     };
-    let sent = [expiring, request("on time")];
-    let pair = (&connection, &connection);
-    let mut stream = send_then_consume(factory, pair, &queue, 4, sent).await;
+    // Where the broker keeps no queue, the request waits in the consumer's hands instead.
+    let early = match factory.lacks(Guarantee::QueuedRequests) {
+        Some(_) => Some(consume(&connection, &queue, 4).await),
+        None => None,
+    };
+    send(&connection, &queue, expiring).await;
+    send(&connection, &queue, request("on time")).await;
     // Not synchronisation: the passing of the deadline is what is under test.
     tokio::time::sleep_until((deadline + Duration::from_millis(50)).into()).await;
+    let mut stream = match early {
+        Some(stream) => stream,
+        None => consume(&connection, &queue, 4).await,
+    };
     let got = next(&mut stream).await;
     if !expires {
         assert_eq!(got.envelope.body, b"late");
