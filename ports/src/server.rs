@@ -22,6 +22,14 @@ pub trait ReplyTransport: Send + Sync {
         prefetch: u16,
     ) -> Result<Box<dyn RequestStream>, TransportError>;
 
+    /// Tells the adapter the names of the procedures a server hosts on `queue`, before it
+    /// consumes the queue, so that an adapter can offer more than the queue itself (NATS: a
+    /// subject per procedure, and the NATS services API describing the server). An adapter
+    /// MAY ignore it; requests naming any procedure MUST still arrive through the queue.
+    fn announce_procedures(&self, queue: &str, procedures: &[&'static str]) {
+        let _ = (queue, procedures);
+    }
+
     /// Sends a reply to a client's reply address (a request's `reply_to`).
     ///
     /// The adapter MUST fail with [`TransportError::NoSuchQueue`] when the address no longer

@@ -65,17 +65,17 @@ pub(crate) fn unconfirmed(queue: &str) -> TransportError {
     ))
 }
 
-/// A core NATS publish of a reply to `reply_to`.
-pub(crate) fn reply_publish(reply_to: &str, error: &PublishError) -> TransportError {
+/// A core NATS publish to `subject`: a reply address, or core mode's request subject.
+pub(crate) fn core_publish(subject: &str, error: &PublishError) -> TransportError {
     match error.kind() {
         // Not disconnected: the protocol would leave the request for redelivery, and the
         // reply would be too large again (a poison loop).
         PublishErrorKind::MaxPayloadExceeded => TransportError::Refused {
-            reason: format!("reply to {reply_to:?}: {error}"),
+            reason: format!("publishing to {subject:?}: {error}"),
         },
         // No subscription can have such a subject: the address cannot exist.
         PublishErrorKind::InvalidSubject => TransportError::NoSuchQueue {
-            queue: reply_to.to_owned(),
+            queue: subject.to_owned(),
         },
         PublishErrorKind::Send => TransportError::disconnected(error.to_string()),
     }

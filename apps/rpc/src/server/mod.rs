@@ -157,6 +157,9 @@ impl RpcServer {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         tokio::pin!(shutdown);
         let config = &self.config;
+        // Before consuming: an adapter may serve each procedure on an address of its own.
+        self.transport
+            .announce_procedures(&config.queue, &self.routes.names());
         let mut requests = match self
             .transport
             .consume_requests(&config.queue, config.prefetch)
