@@ -30,6 +30,10 @@ pub trait RequestTransport: Send + Sync {
 
     /// Publishes a request to the request queue `queue`.
     async fn send_request(&self, queue: &str, request: Envelope) -> Result<(), TransportError>;
+
+    /// The broker, as OpenTelemetry's `messaging.system` names it (`rabbitmq`, `nats`, ...):
+    /// what exported spans say they crossed.
+    fn messaging_system(&self) -> &'static str;
 }
 
 /// The replies that arrive at one reply address, in arrival order.

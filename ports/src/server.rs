@@ -28,6 +28,10 @@ pub trait ReplyTransport: Send + Sync {
     /// exists, if the broker can tell, and MUST return `Ok` only once the broker has taken
     /// the reply: the protocol acknowledges the request after this returns.
     async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError>;
+
+    /// The broker, as OpenTelemetry's `messaging.system` names it (`rabbitmq`, `nats`, ...):
+    /// what exported spans say they crossed.
+    fn messaging_system(&self) -> &'static str;
 }
 
 /// The requests of one consumer, in delivery order.

@@ -165,6 +165,18 @@ pub struct ServeArgs {
     pub metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub request_queue: RequestQueueArgs,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+}
+
+/// Where spans are exported, if anywhere.
+#[derive(Args)]
+pub struct OtlpArgs {
+    /// Export the calls' and requests' spans over OTLP/HTTP to the collector at this base
+    /// URL, e.g. http://127.0.0.1:4318 (spans go to URL/v1/traces). The service is named by
+    /// OTEL_SERVICE_NAME, else fibrpc-server, fibrpc-client or fibrpc-bench.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp: Option<String>,
 }
 
 #[derive(Args)]
@@ -186,6 +198,8 @@ pub struct CallArgs {
     /// Send a call again after a lost connection, within its deadline (fib is idempotent).
     #[arg(long)]
     pub retry: bool,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -299,6 +313,9 @@ pub struct BenchArgs {
     /// How the request queues (fibrpc's and the baseline's) are declared.
     #[command(flatten)]
     pub request_queue: RequestQueueArgs,
+    /// Servers run with `--server-process` export to the same collector.
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
 }
 
 #[derive(Args)]

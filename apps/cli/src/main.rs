@@ -7,6 +7,7 @@ mod bench;
 mod call;
 mod demo;
 mod observe;
+mod otlp;
 mod registry;
 mod serve;
 mod shutdown;
@@ -16,12 +17,19 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::Layer as _;
 
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.command);
+    // Kept to the end of `main`: dropping it sends the spans still queued.
+    let _exporting = match init_logging(&cli.command) {
+        Ok(exporting) => exporting,
+        Err(message) => return fail(&message),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
@@ -47,8 +55,9 @@ fn fail(message: &str) -> ExitCode {
 }
 
 /// Logs go to stderr so stdout carries only results. A server says what it does by default;
-/// the other commands speak up only for warnings, unless `RUST_LOG` says otherwise.
-fn init_logging(command: &Command) {
+/// the other commands speak up only for warnings, unless `RUST_LOG` says otherwise. With
+/// `--otlp`, spans are exported too.
+fn init_logging(command: &Command) -> Result<Option<fibrpc_otel::Exporting>, String> {
     // lapin logs each channel or connection the broker closes (at ERROR) and each returned
     // message: the adapter turns every one of those into the typed error that fibrpc reports
     // in one line, and a passive declare of a missing queue is no error at all. So lapin is
@@ -59,9 +68,11 @@ fn init_logging(command: &Command) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_filter(filter);
+    let (export, exporting) = otlp::layer(command)?.unzip();
+    tracing_subscriber::registry().with(log).with(export).init();
+    Ok(exporting)
 }
