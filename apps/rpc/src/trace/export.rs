@@ -76,7 +76,7 @@ impl CallTrace {
     ) -> Self {
         let span = rpc_span!("rpc.call", procedure);
         let Some(export) = SpanExport::installed(&span) else {
-            return Self::unexported(span, TraceContext::for_new_call());
+            return Self::new(span, TraceContext::for_new_call(), false);
         };
         describe(&span, "client", procedure, queue, messaging_system());
         // Inside a request's span the exporter already has the trace; a program that set a
@@ -89,26 +89,17 @@ impl CallTrace {
             }
         }
         match (export.context_of)(&span) {
-            Some(context) => Self::exported(span, context),
-            None => Self::unexported(span, TraceContext::for_new_call()),
+            Some(context) => Self::new(span, context, true),
+            None => Self::new(span, TraceContext::for_new_call(), false),
         }
     }
 
-    fn exported(span: Span, context: TraceContext) -> Self {
+    fn new(span: Span, context: TraceContext, exported: bool) -> Self {
         span.record("trace_id", display(context.trace_id()));
         Self {
             span,
             context,
-            exported: true,
-        }
-    }
-
-    fn unexported(span: Span, context: TraceContext) -> Self {
-        span.record("trace_id", display(context.trace_id()));
-        Self {
-            span,
-            context,
-            exported: false,
+            exported,
         }
     }
 
