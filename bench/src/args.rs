@@ -79,6 +79,9 @@ pub struct BenchArgs {
     /// How the request queues (fibrpc's and the baseline's) are declared.
     #[command(flatten)]
     pub request_queue: RequestQueueArgs,
+    /// Servers run with `--server-process` export to the same collector.
+    #[command(flatten)]
+    pub otlp: fibrpc_app::OtlpArgs,
 }
 
 #[derive(Args)]

@@ -91,6 +91,14 @@ fn serve_args(settings: &Settings<'_>, queue: &str) -> Vec<String> {
             .into_iter()
             .flatten(),
     )
+    .chain(
+        settings
+            .args
+            .otlp
+            .otlp
+            .iter()
+            .flat_map(|url| ["--otlp".to_owned(), url.clone()]),
+    )
     .collect()
 }
 

@@ -45,6 +45,10 @@ pub trait RequestTransport: Send + Sync {
     fn flow(&self) -> Option<FlowWatch> {
         None
     }
+
+    /// The broker, as OpenTelemetry's `messaging.system` names it (`rabbitmq`, `nats`, ...):
+    /// what exported spans say they crossed.
+    fn messaging_system(&self) -> &'static str;
 }
 
 /// The replies that arrive at one reply address, in arrival order.

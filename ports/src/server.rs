@@ -43,6 +43,10 @@ pub trait ReplyTransport: Send + Sync {
     fn flow(&self) -> Option<FlowWatch> {
         None
     }
+
+    /// The broker, as OpenTelemetry's `messaging.system` names it (`rabbitmq`, `nats`, ...):
+    /// what exported spans say they crossed.
+    fn messaging_system(&self) -> &'static str;
 }
 
 /// The requests of one consumer, in delivery order.

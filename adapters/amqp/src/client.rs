@@ -27,6 +27,10 @@ const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
 #[async_trait]
 impl RequestTransport for AmqpTransport {
+    fn messaging_system(&self) -> &'static str {
+        "rabbitmq"
+    }
+
     async fn open_reply_inbox(&self) -> Result<Box<dyn ReplyInbox>, TransportError> {
         let live = self.link.live().await?;
         let mode = self.config().reply_queue;

@@ -35,6 +35,10 @@ const CONSUME_ATTEMPTS: u32 = 3;
 
 #[async_trait]
 impl ReplyTransport for AmqpTransport {
+    fn messaging_system(&self) -> &'static str {
+        "rabbitmq"
+    }
+
     async fn consume_requests(
         &self,
         queue: &str,

@@ -6,6 +6,11 @@ use crate::broker::{InMemoryBroker, InMemoryTransport};
 
 #[async_trait]
 impl RequestTransport for InMemoryTransport {
+    // Not one of OpenTelemetry's names: no such broker exists outside this process.
+    fn messaging_system(&self) -> &'static str {
+        "in_memory"
+    }
+
     async fn open_reply_inbox(&self) -> Result<Box<dyn ReplyInbox>, TransportError> {
         let address = format!("in-memory.reply.{}", uuid::Uuid::new_v4().simple());
         let replies = self.broker.open_reply_address(address.clone());

@@ -11,6 +11,10 @@ use crate::queue::RequestQueue;
 
 #[async_trait]
 impl ReplyTransport for InMemoryTransport {
+    fn messaging_system(&self) -> &'static str {
+        "in_memory"
+    }
+
     async fn consume_requests(
         &self,
         queue: &str,

@@ -15,6 +15,10 @@ const PROBE_LIMIT: Duration = Duration::from_secs(5);
 
 #[async_trait]
 impl RequestTransport for NatsTransport {
+    fn messaging_system(&self) -> &'static str {
+        "nats"
+    }
+
     async fn open_reply_inbox(&self) -> Result<Box<dyn ReplyInbox>, TransportError> {
         let address = self.client.new_inbox();
         // Watched from before the subscription: a loss from here on ends the inbox.

@@ -72,6 +72,10 @@ pub(crate) async fn declare(
 
 #[async_trait]
 impl ReplyTransport for NatsTransport {
+    fn messaging_system(&self) -> &'static str {
+        "nats"
+    }
+
     async fn consume_requests(
         &self,
         queue: &str,

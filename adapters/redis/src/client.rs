@@ -21,6 +21,10 @@ const BATCH: usize = 128;
 
 #[async_trait]
 impl RequestTransport for RedisTransport {
+    fn messaging_system(&self) -> &'static str {
+        "redis"
+    }
+
     async fn open_reply_inbox(&self) -> Result<Box<dyn ReplyInbox>, TransportError> {
         let address = names::new_inbox();
         let marker = names::marker(&address);

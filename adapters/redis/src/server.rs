@@ -39,6 +39,10 @@ pub(crate) async fn declare(inner: &Inner, queue: &str) -> Result<(), TransportE
 
 #[async_trait]
 impl ReplyTransport for RedisTransport {
+    fn messaging_system(&self) -> &'static str {
+        "redis"
+    }
+
     async fn consume_requests(
         &self,
         queue: &str,

@@ -9,7 +9,7 @@ use fibrpc_rpc::metrics::Registry;
 use fibrpc_rpc::{Metrics, RpcServer, ServerConfig, Service};
 
 use crate::flags::{BrokerArgs, RequestQueueArgs};
-use crate::{init_logging, observe, shutdown};
+use crate::{init_logging, observe, shutdown, OtlpArgs};
 
 /// What a server reads from its command line (and environment), as `fibrpc serve` does.
 #[derive(Args, Clone)]
@@ -31,6 +31,8 @@ pub struct ServeArgs {
     pub metrics: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub request_queue: RequestQueueArgs,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
 }
 
 /// The command line of a server built on [`serve`].
@@ -67,7 +69,14 @@ pub fn serve<S: Send + Sync + 'static>(service: Service<S>) -> ExitCode {
         Ok(parsed) => parsed.args,
         Err(error) => error.exit(),
     };
-    init_logging(true);
+    // Kept until the server stopped: dropping it sends the spans still queued.
+    let _exporting = match init_logging(true, &args.otlp, &program) {
+        Ok(exporting) => exporting,
+        Err(message) => {
+            eprintln!("{program}: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let outcome = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(serve_with(args, service)),
         Err(error) => Err(format!("cannot start the async runtime: {error}")),

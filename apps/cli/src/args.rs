@@ -67,6 +67,8 @@ pub struct CallArgs {
     /// Send a call again after a lost connection, within its deadline (fib is idempotent).
     #[arg(long)]
     pub retry: bool,
+    #[command(flatten)]
+    pub otlp: fibrpc_app::OtlpArgs,
 }
 
 #[cfg(test)]

@@ -14,11 +14,11 @@ use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A server says what it does; the other commands speak up only for warnings.
-    fibrpc_app::init_logging(matches!(
-        cli.command,
-        Command::Serve(_) | Command::BareEcho(_)
-    ));
+    // Kept to the end of `main`: dropping it sends the spans still queued.
+    let _exporting = match init_logging(&cli.command) {
+        Ok(exporting) => exporting,
+        Err(message) => return fail(&message),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
@@ -41,4 +41,18 @@ fn main() -> ExitCode {
 fn fail(message: &str) -> ExitCode {
     eprintln!("fibrpc: {message}");
     ExitCode::FAILURE
+}
+
+/// A server says what it does; the other commands speak up only for warnings. Each command
+/// that makes calls or serves them exports its spans with `--otlp`.
+fn init_logging(command: &Command) -> Result<Option<fibrpc_app::Exporting>, String> {
+    let none = fibrpc_app::OtlpArgs::default();
+    let (server, otlp, service) = match command {
+        Command::Serve(args) => (true, &args.server.otlp, "fibrpc-server"),
+        Command::Call(args) => (false, &args.otlp, "fibrpc-client"),
+        Command::Bench(args) => (false, &args.otlp, "fibrpc-bench"),
+        Command::BareEcho(_) => (true, &none, ""),
+        Command::Demo(_) => (false, &none, ""),
+    };
+    fibrpc_app::init_logging(server, otlp, service)
 }

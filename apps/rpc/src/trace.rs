@@ -8,9 +8,17 @@
 //! with [`TraceContext::scope`]. A call made outside any context starts a new trace. A
 //! `traceparent` that cannot be parsed (or none at all, as from the RabbitMQ tutorial's
 //! clients) starts a new trace too: never an error.
+//!
+//! An exporter of spans (OpenTelemetry's, in `fibrpc-otel`) gives spans ids of its own; with
+//! one in the subscriber ([`SpanExport`]), the ids that travel are the exporter's.
+
+mod export;
 
 use std::fmt;
 use std::future::Future;
+
+pub use self::export::SpanExport;
+pub(crate) use self::export::{CallTrace, RequestTrace};
 
 tokio::task_local! {
     static CURRENT: TraceContext;
@@ -27,6 +35,12 @@ pub struct TraceContext {
 /// A trace id, shown as W3C writes it: 32 lowercase hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceId(u128);
+
+impl TraceId {
+    pub fn to_u128(self) -> u128 {
+        self.0
+    }
+}
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -45,6 +59,24 @@ impl TraceContext {
             span_id: span_id(),
             flags: SAMPLED,
         }
+    }
+
+    /// A context from an exporter's ids; `None` if either is zero (W3C's invalid ids).
+    pub fn from_ids(trace_id: u128, span_id: u64, sampled: bool) -> Option<Self> {
+        let flags = if sampled { SAMPLED } else { 0 };
+        (trace_id != 0 && span_id != 0).then_some(Self {
+            trace_id,
+            span_id,
+            flags,
+        })
+    }
+
+    pub fn span_id(&self) -> u64 {
+        self.span_id
+    }
+
+    pub fn is_sampled(&self) -> bool {
+        self.flags & SAMPLED != 0
     }
 
     /// A new span in the same trace, below this one.

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test file uses its own part of this module
 
 pub mod broker;
+pub mod otlp;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
@@ -54,6 +55,8 @@ pub fn fibrpc() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_fibrpc"));
     command.env_remove("AMQP_URL");
     command.env_remove("REDIS_URL");
+    command.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+    command.env_remove("OTEL_SERVICE_NAME");
     command
 }
 

@@ -18,7 +18,7 @@ use self::dispatch::ReplyAddress;
 use self::pending::PendingCalls;
 use self::stall::StallProbe;
 use crate::metrics::{CallOutcome, Metrics};
-use crate::trace::TraceContext;
+use crate::trace::CallTrace;
 use crate::{Backoff, CallError, Codec, Procedure, TimedOut, Unanswered, Wire};
 
 /// Whether a failed call is sent again. Applies only to procedures that say they are
@@ -160,7 +160,7 @@ impl RpcClient {
 
     /// [`call`](Self::call) with a timeout of its own.
     ///
-    /// The call carries the current [`TraceContext`] (a new trace outside any) to the server,
+    /// The call carries the current [`TraceContext`](crate::TraceContext) (a new trace outside any) to the server,
     /// and runs in a span with its `trace_id`, as the server's handling does.
     ///
     /// # Errors
@@ -170,14 +170,15 @@ impl RpcClient {
         request: P::Request,
         timeout: Duration,
     ) -> Result<P::Response, CallError<P::Error>> {
-        let context = TraceContext::for_new_call();
-        let span =
-            tracing::info_span!("rpc.call", procedure = P::NAME, trace_id = %context.trace_id());
-        let metrics = self.inner.config.metrics.as_ref();
+        let inner = &*self.inner;
+        let trace = CallTrace::start(P::NAME, &inner.config.queue, || {
+            inner.transport.messaging_system()
+        });
+        let metrics = inner.config.metrics.as_ref();
         let started = metrics.map(|_| std::time::Instant::now());
         let outcome = self
-            .call_in_trace::<P>(request, timeout, &context.to_traceparent())
-            .instrument(span.clone())
+            .call_in_trace::<P>(request, timeout, &trace)
+            .instrument(trace.span.clone())
             .await;
         if let (Some(metrics), Some(started)) = (metrics, started) {
             let outcome = CallOutcome::of(&outcome);
@@ -185,7 +186,8 @@ impl RpcClient {
                 .client_procedure(P::NAME)
                 .record_call(outcome, started.elapsed());
         }
-        span.in_scope(|| match &outcome {
+        trace.finish(CallOutcome::of(&outcome));
+        trace.span.in_scope(|| match &outcome {
             Ok(_) => tracing::debug!("call answered"),
             Err(error) => tracing::debug!(%error, "call failed"),
         });
@@ -196,13 +198,17 @@ impl RpcClient {
         &self,
         request: P::Request,
         timeout: Duration,
-        traceparent: &str,
+        trace: &CallTrace,
     ) -> Result<P::Response, CallError<P::Error>> {
         let deadline = Instant::now() + timeout;
+        let traceparent = trace.context.to_traceparent();
         let attempts = async {
             let mut attempt = 0;
             loop {
-                match self.attempt::<P>(&request, deadline, traceparent).await {
+                match self
+                    .attempt::<P>(&request, deadline, &traceparent, trace)
+                    .await
+                {
                     Err(error) if error.is_retryable() && P::IDEMPOTENT => {
                         let RetryPolicy::Idempotent { backoff } = self.inner.config.retry else {
                             return Err(error);
@@ -247,6 +253,7 @@ impl RpcClient {
         request: &P::Request,
         deadline: Instant,
         traceparent: &str,
+        trace: &CallTrace,
     ) -> Result<P::Response, CallError<P::Error>> {
         let inner = &*self.inner;
         let _slot = inner
@@ -267,6 +274,7 @@ impl RpcClient {
         let body = P::Wire::encode_request(codec, request)
             .map_err(|error| CallError::BadRequest { reason: error.0 })?;
         let correlation_id = uuid::Uuid::new_v4().to_string();
+        trace.conversation(&correlation_id);
         let (_entry, mut reply) = inner
             .pending
             .register(correlation_id.clone(), reply_to.generation)?;

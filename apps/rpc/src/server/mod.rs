@@ -26,7 +26,7 @@ pub use self::readiness::{Readiness, ServerState};
 pub use self::service::{Expired, Limits, Service};
 use self::service::{Routes, ServerProcedureMetrics};
 use crate::metrics::{Metrics, ServerOutcome, UNKNOWN_PROCEDURE};
-use crate::trace::TraceContext;
+use crate::trace::RequestTrace;
 use crate::{Backoff, ServerError};
 
 #[derive(Debug, Clone)]
@@ -238,29 +238,32 @@ impl RpcServer {
     /// The future that answers `request`, by its procedure's route or as unknown, in the
     /// trace its caller sent, counting how it ended.
     fn handle(&self, replier: &Arc<Replier>, request: IncomingRequest) -> Answering {
-        let context = TraceContext::continuing(request.envelope.traceparent.as_deref());
-        let (procedure, metrics, handling) =
-            match self.routes.find(request.envelope.procedure.as_deref()) {
-                Some(entry) => (
-                    entry.name,
-                    entry.metrics.clone(),
-                    entry.route.clone().handle(replier.clone(), request),
-                ),
-                None => {
-                    let replier = replier.clone();
-                    let handling =
-                        Box::pin(async move { replier.unknown_procedure(request).await });
-                    (UNKNOWN_PROCEDURE, self.unknown.clone(), handling as _)
-                }
-            };
-        let span = tracing::info_span!("rpc.request", procedure, trace_id = %context.trace_id());
+        let route = self.routes.find(request.envelope.procedure.as_deref());
+        let trace = RequestTrace::start(
+            route.map_or(UNKNOWN_PROCEDURE, |entry| entry.name),
+            &self.config.queue,
+            || self.transport.messaging_system(),
+            &request.envelope,
+        );
+        let (metrics, handling) = match route {
+            Some(entry) => (
+                entry.metrics.clone(),
+                entry.route.clone().handle(replier.clone(), request),
+            ),
+            None => {
+                let replier = replier.clone();
+                let handling = Box::pin(async move { replier.unknown_procedure(request).await });
+                (self.unknown.clone(), handling as _)
+            }
+        };
+        let span = trace.span.clone();
         let stats = self.stats.clone();
         let started = metrics.is_some().then(Instant::now);
         let counted = async move {
             let _in_flight = metrics.as_deref().and_then(ServerProcedureMetrics::enter);
             // Handlers' panics are caught where they run; this guards the server loop
             // against one anywhere else in answering a request.
-            let outcome = AssertUnwindSafe(context.scope(handling))
+            let outcome = AssertUnwindSafe(trace.context.scope(handling))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| {
@@ -268,6 +271,7 @@ impl RpcServer {
                     ServerOutcome::Internal
                 });
             stats.record(outcome);
+            trace.finish(outcome);
             if let (Some(metrics), Some(started)) = (&metrics, started) {
                 metrics.record_request(outcome, started.elapsed());
             }
