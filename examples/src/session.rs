@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use fibrpc_domain::Fibonacci;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
-use fibrpc_rpc::{
-    Bincode, CallError, ClientConfig, Fault, Fib, Procedure, RpcClient, RpcServer, ServerConfig,
-};
+use fibrpc_rpc::{CallError, ClientConfig, Fault, Procedure, RpcClient, RpcServer, ServerConfig};
+use fibrpc_fib::Fib;
 
 use crate::text::{self, Count, Counts, TextError, Top};
 
@@ -23,7 +22,6 @@ impl Procedure for Missing {
     type Request = ();
     type Response = ();
     type Error = TextError;
-    type Wire = Bincode;
 }
 
 /// Serves fib and text statistics on `queue` (which must exist) over `replies`, calls them

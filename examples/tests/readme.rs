@@ -11,9 +11,7 @@ async fn the_readme_snippet_runs() -> Result<(), Box<dyn std::error::Error>> {
     let transport = Arc::new(broker.connect());
 
     // From here to the end, the README's code block.
-    use fibrpc_rpc::{
-        Bincode, ClientConfig, Procedure, RpcClient, RpcServer, ServerConfig, Service,
-    };
+    use fibrpc_rpc::{ClientConfig, Procedure, RpcClient, RpcServer, ServerConfig, Service};
     use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
     /// Adds to a total the server keeps, and answers the new total.
@@ -27,8 +25,7 @@ async fn the_readme_snippet_runs() -> Result<(), Box<dyn std::error::Error>> {
         const NAME: &'static str = "counter.add";
         type Request = u64;
         type Response = u64;
-        type Error = Overflow;
-        type Wire = Bincode; // serde types, written with bincode
+        type Error = Overflow; // serde types, written with bincode
     }
 
     let service = Service::new(AtomicU64::new(0)).register(Add, |total, n| async move {

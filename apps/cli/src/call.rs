@@ -1,6 +1,7 @@
 //! `fibrpc call N...`: all calls in flight at once, results printed in the order asked.
 
-use fibrpc_rpc::{Backoff, ClientConfig, Codec, Fib, RetryPolicy, RpcClient};
+use fibrpc_rpc::{codec, Backoff, ClientConfig, RetryPolicy, RpcClient};
+use fibrpc_fib::Fib;
 
 use crate::args::CallArgs;
 use crate::transport;
@@ -11,9 +12,9 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
         queue: args.broker.queue.clone(),
         timeout: args.timeout,
         codec: if args.text {
-            Codec::Text
+            fibrpc_fib::TEXT
         } else {
-            Codec::Bincode
+            codec::BINCODE
         },
         retry: retry_policy(args.retry),
         ..ClientConfig::default()

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use fibrpc_domain::Fibonacci;
 use fibrpc_in_memory::InMemoryBroker;
-use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
+use fibrpc_fib::Fib;
 
 use crate::args::DemoArgs;
 

@@ -7,7 +7,7 @@ use fibrpc_conformance::{eventually, TransportFactory};
 use fibrpc_domain::DomainError;
 use fibrpc_ports::Envelope;
 use fibrpc_rpc::codec::{Codec, BINCODE_CONTENT_TYPE};
-use fibrpc_rpc::fib::FibWire;
+use fibrpc_fib::FibWire;
 use fibrpc_rpc::{CallError, Wire};
 use fibrpc_test_support::unique;
 use fibrpc_tests::AmqpFactory;
@@ -27,7 +27,7 @@ pub async fn hostile_input(factory: &AmqpFactory, queue: &str) -> String {
     };
     let text = Some("text/plain");
     let bincode = Some(BINCODE_CONTENT_TYPE);
-    let good = FibWire::encode_request(Codec::Bincode, &(1 << 40)).unwrap();
+    let good = FibWire::encode_request(fibrpc_rpc::codec::BINCODE, &(1 << 40)).unwrap();
     let answered: Vec<(&str, Envelope, &str)> = vec![
         ("empty body", raw(text, vec![]), "invalid-request"),
         (

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use fibrpc_domain::BigNumber;
 use fibrpc_ports::TransportError;
-use fibrpc_rpc::{CallError, Fib, RpcClient};
+use fibrpc_rpc::{CallError, RpcClient};
+use fibrpc_fib::Fib;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::transport::BareCall;
