@@ -274,16 +274,15 @@ impl RpcClient {
         let reply = replied.map_err(|_| TransportError::disconnected("reply loop ended"))??;
         // A server that does not read our codec answers in its own (the tutorial's servers
         // parse a bincode body as text and answer "0"): such a reply is not an answer.
-        let same_codec = match reply.content_type.as_deref() {
-            None => <P::Wire as Wire<P>>::UNTYPED == codec,
-            Some(content_type) => codec.reads(content_type),
-        };
-        if !same_codec {
-            let content_type = reply.content_type.as_deref().unwrap_or("untyped");
+        let reply_content_type = reply
+            .content_type
+            .as_deref()
+            .unwrap_or(<P::Wire as Wire<P>>::UNTYPED.content_type());
+        if !codec.reads(reply_content_type) {
             return Err(CallError::BadReply {
                 reason: format!(
                     "a {} reply to a {codec} request: the server does not speak this codec",
-                    truncate_for_display(content_type),
+                    truncate_for_display(reply_content_type),
                 ),
             });
         }
