@@ -52,6 +52,7 @@ macro_rules! protocol_tests {
                 unknown_procedures_get_an_error_reply_at_once,
                 several_services_share_a_queue,
                 a_procedure_bounds_its_own_concurrency,
+                json_calls_round_trip_and_error_replies_are_marked,
             );
         }
     };

@@ -6,8 +6,8 @@ use std::time::Duration;
 use fibrpc_conformance::{eventually, TransportFactory};
 use fibrpc_domain::DomainError;
 use fibrpc_ports::Envelope;
+use fibrpc_fib::{Fib, FibWire};
 use fibrpc_rpc::codec::{Codec, BINCODE_CONTENT_TYPE};
-use fibrpc_fib::FibWire;
 use fibrpc_rpc::{CallError, Wire};
 use fibrpc_test_support::unique;
 use fibrpc_tests::AmqpFactory;
@@ -95,8 +95,9 @@ pub async fn hostile_input(factory: &AmqpFactory, queue: &str) -> String {
             .await
             .unwrap_or_else(|_| panic!("{what}: no reply"))
             .unwrap();
-        let codec = Codec::for_content_type(reply.content_type.as_deref()).unwrap();
-        let outcome = FibWire::decode_reply(codec, &reply.body);
+        let content_type = reply.content_type.as_deref().unwrap();
+        let codec = Codec::find(<FibWire as Wire<Fib>>::CODECS, content_type).unwrap();
+        let outcome = FibWire::decode_reply(codec, &reply.body, reply.error.as_ref());
         let (got, shown) = match &outcome {
             Ok(value) => ("answered", format!("fib = {value}")),
             Err(CallError::Remote(error @ DomainError::AboveBound { .. })) => {
