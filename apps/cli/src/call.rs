@@ -1,7 +1,7 @@
 //! `fibrpc call N...`: all calls in flight at once, results printed in the order asked.
 
-use fibrpc_rpc::{codec, Backoff, ClientConfig, RetryPolicy, RpcClient};
 use fibrpc_fib::Fib;
+use fibrpc_rpc::{codec, Backoff, CallError, ClientConfig, RetryPolicy, RpcClient};
 
 use crate::args::CallArgs;
 use crate::transport;
@@ -36,6 +36,10 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
             .map_err(|error| format!("a call task failed: {error}"))?;
         match outcome {
             Ok(value) => println!("{value}"),
+            // A tutorial server answers a bincode request in text: name the flag that fits.
+            Err(error @ CallError::BadReply { .. }) if !args.text => {
+                return Err(format!("fib({n}): {error} (the text wire is --text)"))
+            }
             Err(error) => return Err(format!("fib({n}): {error}")),
         }
     }

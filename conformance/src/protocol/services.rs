@@ -48,8 +48,22 @@ pub async fn unknown_procedures_get_an_error_reply_at_once(factory: &dyn Transpo
     assert!(took < PROMPT, "the error reply took {took:?}");
     eprintln!("UnknownProcedure reply after {took:?}");
 
-    // A server without fib knows no "fib", whatever the codec.
-    for codec in [fibrpc_rpc::codec::BINCODE, fibrpc_fib::TEXT] {
+    // A server without fib knows no "fib"; nor, without fib, the text codec, and says so
+    // in its own codec, marked as an error reply.
+    for (codec, fault) in [
+        (
+            fibrpc_rpc::codec::BINCODE,
+            Fault::UnknownProcedure {
+                name: Some("fib".to_owned()),
+            },
+        ),
+        (
+            fibrpc_fib::TEXT,
+            Fault::UnsupportedContentType {
+                content_type: "text/plain".to_owned(),
+            },
+        ),
+    ] {
         let config = ClientConfig {
             codec,
             ..client_config(&queue)
@@ -57,9 +71,7 @@ pub async fn unknown_procedures_get_an_error_reply_at_once(factory: &dyn Transpo
         let fib_client = super::client(factory, config).await;
         assert_eq!(
             fib_client.call::<Fib>(30).await,
-            Err(CallError::Fault(Fault::UnknownProcedure {
-                name: Some("fib".to_owned())
-            })),
+            Err(CallError::Fault(fault)),
             "{codec:?}"
         );
     }

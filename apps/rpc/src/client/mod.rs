@@ -17,7 +17,7 @@ use self::dispatch::ReplyAddress;
 use self::pending::PendingCalls;
 use crate::metrics::{CallOutcome, Metrics};
 use crate::trace::TraceContext;
-use crate::codec::{truncate_for_display, Codec};
+use crate::codec::{self, truncate_for_display, Codec};
 use crate::procedure::request_codec;
 use crate::{Backoff, CallError, Endpoint, Wire};
 
@@ -279,6 +279,15 @@ impl RpcClient {
             .as_deref()
             .unwrap_or(<P::Wire as Wire<P>>::UNTYPED.content_type());
         if !codec.reads(reply_content_type) {
+            // A server that does not speak the request's codec at all answers its fault in
+            // one of its own, marked as an error reply.
+            if let Some(fault) = reply
+                .error
+                .as_ref()
+                .and_then(|mark| codec::read_fault(reply_content_type, &reply.body, mark))
+            {
+                return Err(CallError::Fault(fault));
+            }
             return Err(CallError::BadReply {
                 reason: format!(
                     "a {} reply to a {codec} request: the server does not speak this codec",

@@ -17,6 +17,8 @@ pub mod json;
 
 use std::fmt;
 
+use fibrpc_ports::ReplyError;
+
 use crate::Fault;
 
 pub use self::bincode::CONTENT_TYPE as BINCODE_CONTENT_TYPE;
@@ -99,6 +101,22 @@ impl fmt::Debug for Codec {
 impl fmt::Display for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.content_type())
+    }
+}
+
+/// The fault a marked reply in a core codec (bincode, JSON) carries, whatever the procedure;
+/// None for another codec, or a body that carries none.
+pub(crate) fn read_fault(content_type: &str, body: &[u8], mark: &ReplyError) -> Option<Fault> {
+    let decoded = if BINCODE.reads(content_type) {
+        bincode::decode_reply::<(), ()>(body)
+    } else if JSON.reads(content_type) {
+        json::decode_reply::<(), ()>(body, Some(mark))
+    } else {
+        return None;
+    };
+    match decoded {
+        Err(crate::CallError::Fault(fault)) => Some(fault),
+        _ => None,
     }
 }
 
