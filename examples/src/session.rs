@@ -5,9 +5,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use fibrpc_domain::Fibonacci;
+use fibrpc_fib::Fib;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::{CallError, ClientConfig, Fault, Procedure, RpcClient, RpcServer, ServerConfig};
-use fibrpc_fib::Fib;
 
 use crate::text::{self, Count, Counts, TextError, Top};
 

@@ -22,7 +22,6 @@ pub trait ReplyTransport: Send + Sync {
         queue: &str,
         prefetch: u16,
     ) -> Result<Box<dyn RequestStream>, TransportError>;
-
 }
 
 /// The requests of one consumer, in delivery order.

@@ -33,7 +33,10 @@ pub(crate) fn to_headers(envelope: &Envelope) -> Result<HeaderMap, TransportErro
         (CONTENT_TYPE, &envelope.content_type),
         (PROCEDURE, &envelope.procedure),
         (TRACEPARENT, &envelope.traceparent),
-        (ERROR_KIND, &envelope.error.as_ref().map(|error| error.kind.clone())),
+        (
+            ERROR_KIND,
+            &envelope.error.as_ref().map(|error| error.kind.clone()),
+        ),
         (
             ERROR_MESSAGE,
             &envelope.error.as_ref().map(|error| error.message.clone()),

@@ -29,7 +29,10 @@ pub(crate) fn to_pairs(envelope: &Envelope) -> Vec<(&'static str, Vec<u8>)> {
         (CONTENT_TYPE, &envelope.content_type),
         (PROCEDURE, &envelope.procedure),
         (TRACEPARENT, &envelope.traceparent),
-        (ERROR_KIND, &envelope.error.as_ref().map(|error| error.kind.clone())),
+        (
+            ERROR_KIND,
+            &envelope.error.as_ref().map(|error| error.kind.clone()),
+        ),
         (
             ERROR_MESSAGE,
             &envelope.error.as_ref().map(|error| error.message.clone()),

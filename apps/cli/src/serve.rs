@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use fibrpc_domain::Fibonacci;
+use fibrpc_fib::Fib;
 use fibrpc_rpc::metrics::Registry;
 use fibrpc_rpc::{Metrics, RpcServer, ServerConfig};
-use fibrpc_fib::Fib;
 
 use crate::args::ServeArgs;
 use crate::{observe, shutdown, transport};

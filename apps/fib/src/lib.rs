@@ -155,12 +155,12 @@ impl Wire<Fib> for FibWire {
             );
         }
         match outcome {
-            Ok(value) => codec::bincode::encode_reply::<_, AboveBound>(Ok(LeBytes(
-                &value.to_le_bytes(),
-            ))),
-            Err(error) => codec::bincode::encode_reply::<LeBytes<'_>, _>(Err(AboveBound::from(
-                error,
-            ))),
+            Ok(value) => {
+                codec::bincode::encode_reply::<_, AboveBound>(Ok(LeBytes(&value.to_le_bytes())))
+            }
+            Err(error) => {
+                codec::bincode::encode_reply::<LeBytes<'_>, _>(Err(AboveBound::from(error)))
+            }
         }
     }
 

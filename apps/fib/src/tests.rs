@@ -148,10 +148,7 @@ fn bad_text_requests_are_invalid() {
 #[test]
 fn text_is_the_tutorials_decimal_both_ways() {
     assert_eq!(FibWire::encode_request(TEXT, &30).unwrap(), b"30");
-    assert_eq!(
-        reply(TEXT, &Ok(BigNumber::from(832040u32))),
-        b"832040"
-    );
+    assert_eq!(reply(TEXT, &Ok(BigNumber::from(832040u32))), b"832040");
     assert_eq!(
         FibWire::decode_reply(TEXT, b"354224848179261915075", None),
         Ok(fib(100))
@@ -235,10 +232,7 @@ fn json_is_n_and_a_string_of_digits() {
     assert_eq!(FibWire::encode_request(JSON, &30).unwrap(), b"30");
     assert_eq!(FibWire::decode_request(JSON, b" 30 "), Ok(30));
     // Far above 2^53, where JavaScript's numbers lose digits: a string keeps them all.
-    assert_eq!(
-        reply(JSON, &Ok(fib(100))),
-        br#""354224848179261915075""#
-    );
+    assert_eq!(reply(JSON, &Ok(fib(100))), br#""354224848179261915075""#);
     let above = DomainError::AboveBound { n: 11, max: 10 };
     assert_eq!(
         String::from_utf8(reply(JSON, &Err(above.clone()))).unwrap(),

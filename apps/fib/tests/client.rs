@@ -136,10 +136,7 @@ async fn a_call_sends_a_complete_request_and_takes_its_reply() {
     let deadline = request.deadline.unwrap();
     assert!(deadline > std::time::Instant::now() + Duration::from_secs(4));
     assert_eq!(request.procedure.as_deref(), Some("fib"));
-    assert_eq!(
-        FibWire::decode_request(BINCODE, &request.body),
-        Ok(90)
-    );
+    assert_eq!(FibWire::decode_request(BINCODE, &request.body), Ok(90));
 
     replies.send(reply_to(&request, 90)).unwrap();
     assert_eq!(call.await.unwrap().unwrap(), fib(90));

@@ -336,9 +336,7 @@ async fn an_unknown_procedure_gets_an_error_reply_and_is_acknowledged() {
     let request = named_request(None, encoded("hello"));
     assert_eq!(
         echo_reply(request, echo_service(), ServerConfig::default()).await,
-        Err(CallError::Fault(Fault::UnknownProcedure {
-            name: None
-        }))
+        Err(CallError::Fault(Fault::UnknownProcedure { name: None }))
     );
 }
 
@@ -388,10 +386,7 @@ async fn a_procedure_may_set_its_own_body_limit() {
     let request = named_request(Some("test.echo"), encoded("0123456789"));
     assert_eq!(
         echo_reply(request, service(), ServerConfig::default()).await,
-        Err(CallError::Fault(Fault::BodyTooLarge {
-            size: 11,
-            max: 8
-        }))
+        Err(CallError::Fault(Fault::BodyTooLarge { size: 11, max: 8 }))
     );
     // Within the procedure's limit, above the server's.
     let config = ServerConfig {

@@ -38,9 +38,7 @@ pub use client::{ClientConfig, ClientStats, RetryPolicy, RpcClient};
 pub use codec::Codec;
 pub use error::{CallError, Fault, ServerError};
 /// The port traits and types a program that builds clients and servers names.
-pub use fibrpc_ports::{
-    Envelope, ReplyError, ReplyTransport, RequestTransport, TransportError,
-};
+pub use fibrpc_ports::{Envelope, ReplyError, ReplyTransport, RequestTransport, TransportError};
 pub use metrics::Metrics;
 pub use procedure::{Endpoint, Procedure, Serde, Wire};
 pub use server::{

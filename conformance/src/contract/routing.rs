@@ -96,7 +96,9 @@ pub async fn inbox_receives_as_soon_as_opened(factory: &dyn TransportFactory) {
     let mut replier = Replier::open(factory, &server).await;
     for i in 0..20 {
         let mut inbox = open_inbox(&client).await;
-        replier.reply(inbox.address(), request(&i.to_string())).await;
+        replier
+            .reply(inbox.address(), request(&i.to_string()))
+            .await;
         let got = next_reply(&mut inbox).await;
         assert_eq!(got.body, i.to_string().as_bytes());
     }
@@ -168,8 +170,14 @@ pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
         ..Envelope::default()
     };
     replier.reply(inbox.address(), marked.clone()).await;
-    assert_eq!(next_reply(&mut inbox).await, marked, "the error mark was lost");
-    replier.reply(inbox.address(), Envelope::with_body("bare")).await;
+    assert_eq!(
+        next_reply(&mut inbox).await,
+        marked,
+        "the error mark was lost"
+    );
+    replier
+        .reply(inbox.address(), Envelope::with_body("bare"))
+        .await;
     assert_eq!(next_reply(&mut inbox).await, Envelope::with_body("bare"));
     replier.close(factory).await;
     factory.delete_queue(&queue).await;

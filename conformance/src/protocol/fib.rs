@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use fibrpc_domain::{fib, DomainError, Fibonacci};
-use fibrpc_ports::Envelope;
 use fibrpc_fib::{Fib, FibWire};
+use fibrpc_ports::Envelope;
 use fibrpc_rpc::codec::{Codec, BINCODE, BINCODE_CONTENT_TYPE, JSON};
 use fibrpc_rpc::{CallError, ClientConfig, ServerConfig, Wire};
 
@@ -18,7 +18,10 @@ use crate::{eventually, TransportFactory};
 /// The error code of a fib reply, or `answered`; checks that the reply's error mark says the
 /// same as its body.
 fn reply_code(reply: &Envelope) -> &'static str {
-    let content_type = reply.content_type.as_deref().expect("a reply without content type");
+    let content_type = reply
+        .content_type
+        .as_deref()
+        .expect("a reply without content type");
     let codec = Codec::find(<FibWire as Wire<Fib>>::CODECS, content_type).unwrap();
     let mark = reply.error.as_ref().map(|mark| mark.kind.as_str());
     let (code, marked) = match FibWire::decode_reply(codec, &reply.body, reply.error.as_ref()) {

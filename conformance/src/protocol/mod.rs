@@ -13,9 +13,9 @@ mod workload;
 use std::time::Duration;
 
 use fibrpc_domain::Fibonacci;
+use fibrpc_fib::Fib;
 use fibrpc_ports::{Envelope, IncomingRequest, RequestStream};
 use fibrpc_rpc::{ClientConfig, RpcClient, ServerConfig};
-use fibrpc_fib::Fib;
 pub use fibrpc_test_support::RunningServer;
 
 pub use self::calls::*;

@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fibrpc_domain::DomainError;
 use fibrpc_domain::{fib, Fibonacci};
 use fibrpc_examples::text::{self, Count, Counts, TextError, Top};
-use fibrpc_domain::DomainError;
+use fibrpc_fib::Fib;
 use fibrpc_ports::Envelope;
 use fibrpc_rpc::codec::{BINCODE, JSON};
 use fibrpc_rpc::{CallError, ClientConfig, Fault, Limits, Procedure, Service};
-use fibrpc_fib::Fib;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -233,7 +233,11 @@ pub async fn json_calls_round_trip_and_error_replies_are_marked(factory: &dyn Tr
         server_config(&queue),
         service,
     );
-    assert_eq!(ClientConfig::default().codec, BINCODE, "bincode stays the default");
+    assert_eq!(
+        ClientConfig::default().codec,
+        BINCODE,
+        "bincode stays the default"
+    );
     let config = ClientConfig {
         codec: JSON,
         ..client_config(&queue)
@@ -251,7 +255,10 @@ pub async fn json_calls_round_trip_and_error_replies_are_marked(factory: &dyn Tr
     assert_eq!(json.call::<Fib>(100).await.unwrap(), fib(100));
     assert_eq!(
         json.call::<Fib>(1001).await,
-        Err(CallError::Remote(DomainError::AboveBound { n: 1001, max: 1000 }))
+        Err(CallError::Remote(DomainError::AboveBound {
+            n: 1001,
+            max: 1000
+        }))
     );
     assert_eq!(
         json.call::<Gate>(1).await,
@@ -277,7 +284,10 @@ pub async fn json_calls_round_trip_and_error_replies_are_marked(factory: &dyn Tr
     assert_eq!(reply.body, br#""354224848179261915075""#);
     let marked = |reply: &Envelope| {
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-        let mark = reply.error.as_ref().expect("an error reply without its mark");
+        let mark = reply
+            .error
+            .as_ref()
+            .expect("an error reply without its mark");
         assert_eq!(body["kind"], mark.kind.as_str(), "{body}");
         assert_eq!(body["message"], mark.message.as_str(), "{body}");
         (mark.kind.clone(), body)

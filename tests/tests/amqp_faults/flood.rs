@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use fibrpc_conformance::{unique_queue, TransportFactory};
-use fibrpc_rpc::{CallError, ClientConfig, RpcClient};
 use fibrpc_fib::Fib;
+use fibrpc_rpc::{CallError, ClientConfig, RpcClient};
 use fibrpc_tests::AmqpFactory;
 
 use super::client_config;

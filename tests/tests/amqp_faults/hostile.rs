@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use fibrpc_conformance::{eventually, TransportFactory};
 use fibrpc_domain::DomainError;
-use fibrpc_ports::Envelope;
 use fibrpc_fib::{Fib, FibWire};
+use fibrpc_ports::Envelope;
 use fibrpc_rpc::codec::{Codec, BINCODE_CONTENT_TYPE};
 use fibrpc_rpc::{CallError, Wire};
 use fibrpc_test_support::unique;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use fibrpc_domain::BigNumber;
+use fibrpc_fib::Fib;
 use fibrpc_ports::TransportError;
 use fibrpc_rpc::{CallError, RpcClient};
-use fibrpc_fib::Fib;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::transport::BareCall;

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use fibrpc_fib::Fib;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::metrics::Registry;
 use fibrpc_rpc::{ClientConfig, Metrics, RpcClient, RpcServer, ServerConfig};
-use fibrpc_fib::Fib;
 
 use super::caller::Caller;
 use super::discover;

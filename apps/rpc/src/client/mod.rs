@@ -15,10 +15,10 @@ use tracing::Instrument;
 
 use self::dispatch::ReplyAddress;
 use self::pending::PendingCalls;
-use crate::metrics::{CallOutcome, Metrics};
-use crate::trace::TraceContext;
 use crate::codec::{self, truncate_for_display, Codec};
+use crate::metrics::{CallOutcome, Metrics};
 use crate::procedure::request_codec;
+use crate::trace::TraceContext;
 use crate::{Backoff, CallError, Endpoint, Wire};
 
 /// Whether a failed call is sent again. Applies only to procedures that say they are
@@ -325,4 +325,3 @@ impl RpcClient {
         &self.inner.config
     }
 }
-

@@ -169,8 +169,7 @@ fn malformed_replies_are_reported_not_misread() {
 #[test]
 fn garbage_requests_are_invalid() {
     for codec in [BINCODE, JSON] {
-        let good =
-            <Serde as Wire<Lookup>>::encode_request(codec, &"key".to_owned()).unwrap();
+        let good = <Serde as Wire<Lookup>>::encode_request(codec, &"key".to_owned()).unwrap();
         let decode = |body: &[u8]| <Serde as Wire<Lookup>>::decode_request(codec, body);
         assert!(
             matches!(

@@ -7,8 +7,8 @@ use fibrpc_in_memory::InMemoryBroker;
 use tokio::sync::Notify;
 
 use super::*;
-use crate::testing::{Echo, EchoError};
 use crate::testing::Absent;
+use crate::testing::{Echo, EchoError};
 use crate::{CallError, ClientConfig, Endpoint, RpcClient, RpcServer, ServerConfig, Service};
 
 /// The value of the sample `name{labels}` in `text`, 0 when absent.
@@ -184,8 +184,7 @@ async fn a_call_to_a_missing_queue_is_counted_unroutable() {
         .await
         .unwrap();
     assert!(client.call::<Absent>(10).await.is_err());
-    let unroutable =
-        "fibrpc_client_calls_total{procedure=\"test.absent\",outcome=\"unroutable\"}";
+    let unroutable = "fibrpc_client_calls_total{procedure=\"test.absent\",outcome=\"unroutable\"}";
     assert_eq!(sample(&render(&registry), unroutable), 1.0);
 }
 

@@ -276,4 +276,3 @@ async fn drive_while<T>(
         }
     }
 }
-

@@ -49,7 +49,10 @@ impl Pipeline {
     pub(crate) fn new(routes: Routes, config: &ServerConfig) -> Self {
         let metrics = config.metrics.as_ref();
         let entry = |name: &'static str, route: Option<Arc<dyn Route>>| {
-            let limits = route.as_ref().map(|route| route.limits()).unwrap_or_default();
+            let limits = route
+                .as_ref()
+                .map(|route| route.limits())
+                .unwrap_or_default();
             Arc::new(Entry {
                 name,
                 max_body_bytes: limits.max_body_bytes.unwrap_or(config.max_body_bytes),
@@ -100,7 +103,11 @@ impl Pipeline {
     }
 
     /// Answers `request` with `entry`'s procedure; says how it ended.
-    pub(crate) async fn answer(&self, entry: &Entry, mut request: IncomingRequest) -> ServerOutcome {
+    pub(crate) async fn answer(
+        &self,
+        entry: &Entry,
+        mut request: IncomingRequest,
+    ) -> ServerOutcome {
         let reply_to = match admit(entry, &mut request.envelope) {
             Ok(reply_to) => reply_to,
             Err(outcome) => {
@@ -123,8 +130,9 @@ impl Pipeline {
     fn codec(&self, entry: &Entry, envelope: &Envelope) -> Result<Codec, (Codec, Fault)> {
         let codec = match envelope.content_type.as_deref() {
             None => self.untyped,
-            Some(content_type) => Codec::find(&self.codecs, content_type)
-                .map_err(|fault| (self.untyped, fault))?,
+            Some(content_type) => {
+                Codec::find(&self.codecs, content_type).map_err(|fault| (self.untyped, fault))?
+            }
         };
         if envelope.body.len() > entry.max_body_bytes {
             let fault = Fault::BodyTooLarge {
