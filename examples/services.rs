@@ -4,83 +4,76 @@
 //! ```sh
 //! cargo run --release --example services                       # in-memory broker
 //! cargo run --release --example services -- --transport amqp   # RabbitMQ on 127.0.0.1:5672
+//! cargo run --release --example services -- --url nats://127.0.0.1:4222
 //! ```
 //!
-//! `--amqp-url URL` (or `AMQP_URL`) names another RabbitMQ. The queue is made for the run and
-//! deleted after it.
+//! `--amqp-url URL` (or `AMQP_URL`; `NATS_URL`, `REDIS_URL`) names another broker; `--url`
+//! any, its scheme choosing the transport. The queue is made for the run and deleted after it.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use fibrpc_amqp::{AmqpConfig, AmqpTransport};
+use fibrpc_app::{transport_named, Transport};
 use fibrpc_examples::session;
-use fibrpc_in_memory::InMemoryBroker;
 
-enum Transport {
-    Memory,
-    Amqp { url: String },
-}
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Transport, String> {
-    let mut amqp_url = std::env::var("AMQP_URL").unwrap_or_else(|_| AmqpConfig::default().url);
-    let mut kind = "memory".to_owned();
+/// The broker's URL the flags give: `--url`, else `--transport`'s (its variable, or
+/// `--amqp-url` for RabbitMQ), else the in-memory broker.
+fn parse(mut args: impl Iterator<Item = String>) -> Result<String, String> {
+    let mut amqp_url = None;
+    let mut transport = "memory".to_owned();
+    let mut url = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
-            "--transport" => kind = value()?,
-            "--amqp-url" => amqp_url = value()?,
+            "--transport" => transport = value()?,
+            "--amqp-url" => amqp_url = Some(value()?),
+            "--url" => url = Some(value()?),
             _ => {
                 return Err(format!(
-                    "unknown argument {arg:?} (--transport memory|amqp, --amqp-url URL)"
+                    "unknown argument {arg:?} (--transport memory|amqp|nats|redis, --amqp-url URL, --url URL)"
                 ))
             }
         }
     }
-    match kind.as_str() {
-        "memory" => Ok(Transport::Memory),
-        "amqp" => Ok(Transport::Amqp { url: amqp_url }),
-        other => Err(format!("unknown transport {other:?} (memory or amqp)")),
+    if let Some(url) = url {
+        return Ok(url);
+    }
+    let transport = transport_named(&transport)
+        .ok_or_else(|| format!("unknown transport {transport:?} (memory, amqp, nats, redis)"))?;
+    match (transport.name, amqp_url) {
+        ("amqp", Some(url)) => Ok(url),
+        _ => Ok(url_of(transport)),
     }
 }
 
-async fn run(transport: Transport) -> Result<(), String> {
+/// A transport's URL from its environment variable (`AMQP_URL`, ...), else its default.
+fn url_of(transport: &Transport) -> String {
+    transport
+        .url_flag
+        .and_then(|flag| std::env::var(flag.env).ok())
+        .unwrap_or_else(|| transport.default_url())
+}
+
+async fn run(url: &str) -> Result<(), String> {
     let queue = format!("fibrpc.example.services.{}", uuid::Uuid::new_v4().simple());
-    let mut stdout = std::io::stdout();
-    match transport {
-        Transport::Memory => {
-            let broker = InMemoryBroker::new();
-            broker.declare_queue(&queue);
-            let connection = Arc::new(broker.connect());
-            session::run(connection.clone(), connection, &queue, &mut stdout).await
-        }
-        Transport::Amqp { url } => {
-            let config = AmqpConfig {
-                url,
-                ..AmqpConfig::default()
-            };
-            let connection = Arc::new(
-                AmqpTransport::connect(config)
-                    .await
-                    .map_err(|error| error.to_string())?,
-            );
-            connection
-                .declare_request_queue(&queue)
-                .await
-                .map_err(|error| error.to_string())?;
-            let outcome =
-                session::run(connection.clone(), connection.clone(), &queue, &mut stdout).await;
-            if let Err(error) = connection.delete_queue(&queue).await {
-                eprintln!("services: could not delete the queue {queue}: {error}");
-            }
-            outcome
-        }
+    let connection = fibrpc_app::connect(url)
+        .await
+        .map_err(|error| error.to_string())?;
+    let admin = &connection.admin;
+    admin
+        .declare_request_queue(&queue)
+        .await
+        .map_err(|error| error.to_string())?;
+    let outcome = session::run(&connection, &queue, &mut std::io::stdout()).await;
+    if let Err(error) = admin.delete_queue(&queue).await {
+        eprintln!("services: could not delete the queue {queue}: {error}");
     }
+    outcome
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let outcome = match parse(std::env::args().skip(1)) {
-        Ok(transport) => run(transport).await,
+        Ok(url) => run(&url).await,
         Err(error) => Err(error),
     };
     match outcome {

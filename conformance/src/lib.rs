@@ -16,30 +16,13 @@
 pub mod contract;
 pub mod protocol;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
+pub use fibrpc_ports::Connection;
+use fibrpc_ports::{QueueAdmin, TransportError};
 
 pub use fibrpc_test_support::{eventually, unique_queue};
-
-/// One connection to the broker under test, seen through both ports.
-#[derive(Clone)]
-pub struct Connection {
-    pub requests: Arc<dyn RequestTransport>,
-    pub replies: Arc<dyn ReplyTransport>,
-}
-
-impl Connection {
-    pub fn new<T: RequestTransport + ReplyTransport + 'static>(transport: T) -> Self {
-        let transport = Arc::new(transport);
-        Self {
-            requests: transport.clone(),
-            replies: transport,
-        }
-    }
-}
 
 /// What the kit needs from an adapter under test.
 ///
@@ -52,11 +35,8 @@ pub trait TransportFactory: Send + Sync + 'static {
     /// Opens a new connection to the broker under test.
     async fn connect(&self) -> Result<Connection, TransportError>;
 
-    /// Creates the request queue `name`, as a server does when it starts consuming.
-    async fn declare_queue(&self, name: &str) -> Result<(), TransportError>;
-
-    /// Removes the queue `name` and what is in it; the kit calls it to clean up.
-    async fn delete_queue(&self, name: &str);
+    /// The connection the kit declares and deletes request queues on.
+    fn admin(&self) -> &dyn QueueAdmin;
 
     /// Severs every connection this factory opened through [`connect`](Self::connect), as a
     /// broker restart would. Returns false when the adapter cannot do that, and the scenarios
@@ -88,6 +68,14 @@ pub trait TransportFactory: Send + Sync + 'static {
     fn lacks(&self, guarantee: Guarantee) -> Option<&'static str> {
         let _ = guarantee;
         None
+    }
+}
+
+/// Removes the queue `name` and what is in it, to clean up after a scenario; a failure is
+/// printed, not fatal.
+pub async fn delete_queue(factory: &dyn TransportFactory, name: &str) {
+    if let Err(error) = factory.admin().delete_queue(name).await {
+        eprintln!("could not delete queue {name}: {error}");
     }
 }
 

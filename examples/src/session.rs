@@ -2,11 +2,10 @@
 //! queue, called by one client, over whatever transport it is given.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use fibrpc_domain::Fibonacci;
 use fibrpc_fib::Fib;
-use fibrpc_ports::{ReplyTransport, RequestTransport};
+use fibrpc_ports::Connection;
 use fibrpc_rpc::{CallError, ClientConfig, Fault, Procedure, RpcClient, RpcServer, ServerConfig};
 
 use crate::text::{self, Count, Counts, TextError, Top};
@@ -24,29 +23,24 @@ impl Procedure for Missing {
     type Error = TextError;
 }
 
-/// Serves fib and text statistics on `queue` (which must exist) over `replies`, calls them
-/// through `requests`, and writes each call and its answer to `out`.
+/// Serves fib and text statistics on `queue` (which must exist) over `connection`, calls
+/// them through it, and writes each call and its answer to `out`.
 ///
 /// # Errors
 /// What failed, in one line: an answer other than the one expected, a failed call, a server
 /// that did not stop.
-pub async fn run(
-    replies: Arc<dyn ReplyTransport>,
-    requests: Arc<dyn RequestTransport>,
-    queue: &str,
-    out: &mut impl Write,
-) -> Result<(), String> {
+pub async fn run(connection: &Connection, queue: &str, out: &mut impl Write) -> Result<(), String> {
     let service = Fib::service(Fibonacci::default()).merge(text::service(MAX_CHARS));
     let config = ServerConfig {
         queue: queue.to_owned(),
         ..ServerConfig::default()
     };
-    let server = RpcServer::new(replies, config, service).spawn();
+    let server = RpcServer::new(connection.replies.clone(), config, service).spawn();
     let config = ClientConfig {
         queue: queue.to_owned(),
         ..ClientConfig::default()
     };
-    let client = RpcClient::connect(requests, config)
+    let client = RpcClient::connect(connection.requests.clone(), config)
         .await
         .map_err(|error| error.to_string())?;
     let outcome = calls(&client, out).await;

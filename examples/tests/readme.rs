@@ -46,3 +46,21 @@ async fn the_readme_snippet_runs() -> Result<(), Box<dyn std::error::Error>> {
     server.stop().await?;
     Ok(())
 }
+
+/// The README's "Connect by URL" snippet, over `memory://` instead of NATS.
+#[tokio::test]
+async fn the_connect_by_url_snippet_runs() -> Result<(), Box<dyn std::error::Error>> {
+    use fibrpc_fib::Fib;
+    use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
+    let service = Fib::service(Default::default());
+
+    let connection = fibrpc_app::connect("memory://readme").await?; // a ConnectError otherwise
+    connection.admin.declare_request_queue("rpc_queue").await?; // QueueAdmin
+    let server =
+        RpcServer::new(connection.replies.clone(), ServerConfig::default(), service).spawn();
+    let client = RpcClient::connect(connection.requests.clone(), ClientConfig::default()).await?;
+
+    assert_eq!(client.call::<Fib>(30).await?.to_string(), "832040");
+    server.stop().await?;
+    Ok(())
+}

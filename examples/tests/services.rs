@@ -1,11 +1,7 @@
 //! The `services` example's session over the in-memory broker and over RabbitMQ: both
 //! services answer, the procedure's error and the unknown procedure come back typed.
 
-use std::sync::Arc;
-
-use fibrpc_amqp::{AmqpConfig, AmqpTransport};
 use fibrpc_examples::session;
-use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_test_support::{skip_or_fail, unique_queue};
 
 fn check(output: &[u8]) {
@@ -21,34 +17,38 @@ fn check(output: &[u8]) {
     assert_eq!(output.lines().collect::<Vec<_>>(), expected, "{output}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_session_runs_in_memory() {
-    let broker = InMemoryBroker::new();
+/// The session over the broker `url` names, on a queue of its own.
+async fn session_over(url: &str) -> Option<Vec<u8>> {
+    let connection = match fibrpc_app::connect(url).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            skip_or_fail(url, error, "start the broker");
+            return None;
+        }
+    };
     let queue = unique_queue("example");
-    broker.declare_queue(&queue);
-    let connection = Arc::new(broker.connect());
-    let mut output = Vec::new();
-    session::run(connection.clone(), connection, &queue, &mut output)
+    connection
+        .admin
+        .declare_request_queue(&queue)
         .await
         .unwrap();
+    let mut output = Vec::new();
+    let outcome = session::run(&connection, &queue, &mut output).await;
+    connection.admin.delete_queue(&queue).await.unwrap();
+    outcome.unwrap();
+    Some(output)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_runs_in_memory() {
+    let output = session_over("memory://services-example").await.unwrap();
     check(&output);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_runs_over_rabbitmq() {
-    let config = AmqpConfig {
-        url: std::env::var("AMQP_URL").unwrap_or_else(|_| AmqpConfig::default().url),
-        ..AmqpConfig::default()
-    };
-    let connection = match AmqpTransport::connect(config).await {
-        Ok(connection) => Arc::new(connection),
-        Err(error) => return skip_or_fail("RabbitMQ", error, "rabbitmq-server -detached"),
-    };
-    let queue = unique_queue("example");
-    connection.declare_request_queue(&queue).await.unwrap();
-    let mut output = Vec::new();
-    let outcome = session::run(connection.clone(), connection.clone(), &queue, &mut output).await;
-    connection.delete_queue(&queue).await.unwrap();
-    outcome.unwrap();
-    check(&output);
+    let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://127.0.0.1:5672/%2f".into());
+    if let Some(output) = session_over(&url).await {
+        check(&output);
+    }
 }

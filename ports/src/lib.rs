@@ -12,6 +12,7 @@
 //! of a settle handle that must tell the broker something without awaiting.
 
 mod client;
+mod connection;
 mod drop;
 mod envelope;
 mod error;
@@ -19,6 +20,7 @@ pub mod redact;
 mod server;
 
 pub use client::{ReplyInbox, RequestTransport};
+pub use connection::{Connection, QueueAdmin};
 pub use drop::spawn_from_drop;
 pub use envelope::{Envelope, ReplyError};
 pub use error::TransportError;

@@ -3,7 +3,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
 use fibrpc_conformance::{Connection, Guarantee, TransportFactory};
-use fibrpc_ports::TransportError;
+use fibrpc_ports::{QueueAdmin, TransportError};
 use fibrpc_test_support::{rabbitmq, skip_or_fail, unique};
 
 /// The local RabbitMQ under test. Its connections carry a name of their own, so that a test
@@ -58,14 +58,8 @@ impl TransportFactory for AmqpFactory {
         ))
     }
 
-    async fn declare_queue(&self, name: &str) -> Result<(), TransportError> {
-        self.admin.declare_request_queue(name).await
-    }
-
-    async fn delete_queue(&self, name: &str) {
-        if let Err(error) = self.admin.delete_queue(name).await {
-            eprintln!("could not delete queue {name}: {error}");
-        }
+    fn admin(&self) -> &dyn QueueAdmin {
+        &self.admin
     }
 
     /// Closes, through `rabbitmqctl`, every broker connection this factory opened.

@@ -2,6 +2,7 @@
 //! tests: its URLs, killing and restarting a node, and asking a node what the cluster is
 //! doing (which node leads a quorum queue, which nodes run).
 
+use fibrpc_ports::QueueAdmin;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -2,13 +2,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fibrpc_conformance::{Connection, Guarantee, TransportFactory};
-use fibrpc_in_memory::InMemoryBroker;
-use fibrpc_ports::TransportError;
+use fibrpc_in_memory::{InMemoryBroker, InMemoryTransport};
+use fibrpc_ports::{QueueAdmin, TransportError};
 
 /// The in-memory broker under test: a fresh broker per factory.
-#[derive(Default)]
 pub struct MemoryFactory {
     broker: InMemoryBroker,
+    /// Declares and deletes queues for the tests.
+    admin: InMemoryTransport,
+}
+
+impl Default for MemoryFactory {
+    fn default() -> Self {
+        let broker = InMemoryBroker::new();
+        let admin = broker.connect();
+        Self { broker, admin }
+    }
 }
 
 #[async_trait]
@@ -17,13 +26,8 @@ impl TransportFactory for MemoryFactory {
         Ok(Connection::new(self.broker.connect()))
     }
 
-    async fn declare_queue(&self, name: &str) -> Result<(), TransportError> {
-        self.broker.declare_queue(name);
-        Ok(())
-    }
-
-    async fn delete_queue(&self, name: &str) {
-        self.broker.delete_queue(name);
+    fn admin(&self) -> &dyn QueueAdmin {
+        &self.admin
     }
 
     async fn sever_connections(&self) -> bool {

@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fibrpc_conformance::{Connection, Guarantee, TransportFactory};
 use fibrpc_nats::{NatsConfig, NatsTransport};
-use fibrpc_ports::TransportError;
+use fibrpc_ports::{QueueAdmin, TransportError};
 
 /// The ack wait of the request consumers the tests create.
 const ACK_WAIT: Duration = Duration::from_secs(2);
@@ -61,14 +61,8 @@ impl TransportFactory for NatsFactory {
         Ok(Connection::new(transport))
     }
 
-    async fn declare_queue(&self, name: &str) -> Result<(), TransportError> {
-        self.admin.declare_request_queue(name).await
-    }
-
-    async fn delete_queue(&self, name: &str) {
-        if let Err(error) = self.admin.delete_queue(name).await {
-            eprintln!("could not delete queue {name}: {error}");
-        }
+    fn admin(&self) -> &dyn QueueAdmin {
+        &self.admin
     }
 
     /// Drops (and lets async-nats re-establish) exactly the connections this factory handed

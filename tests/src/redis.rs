@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fibrpc_conformance::{Connection, Guarantee, TransportFactory};
-use fibrpc_ports::TransportError;
+use fibrpc_ports::{QueueAdmin, TransportError};
 use fibrpc_redis::{RedisConfig, RedisTransport};
 use fibrpc_test_support::{skip_or_fail, unique};
 
@@ -64,14 +64,8 @@ impl TransportFactory for RedisFactory {
         ))
     }
 
-    async fn declare_queue(&self, name: &str) -> Result<(), TransportError> {
-        self.admin.declare_request_queue(name).await
-    }
-
-    async fn delete_queue(&self, name: &str) {
-        if let Err(error) = self.admin.delete_queue(name).await {
-            eprintln!("could not delete queue {name}: {error}");
-        }
+    fn admin(&self) -> &dyn QueueAdmin {
+        &self.admin
     }
 
     /// Kills (`CLIENT KILL`) every connection this factory's transports opened, found by

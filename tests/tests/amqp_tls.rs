@@ -2,6 +2,7 @@
 //! `scripts/rabbitmq-tls.sh` makes (CI runs it); and a server certificate from another CA is
 //! refused with a clear error.
 
+use fibrpc_ports::QueueAdmin;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -12,10 +12,11 @@ mod protocol {
 mod nats {
     use std::time::{Duration, Instant};
 
-    use fibrpc_conformance::{eventually, unique_queue, TransportFactory};
+    use fibrpc_conformance::{eventually, unique_queue};
     use fibrpc_nats::{NatsConfig, NatsTransport};
     use fibrpc_ports::{
-        Envelope, IncomingRequest, ReplyTransport, RequestStream, RequestTransport, TransportError,
+        Envelope, IncomingRequest, QueueAdmin, ReplyTransport, RequestStream, RequestTransport,
+        TransportError,
     };
 
     const LIMIT: Duration = Duration::from_secs(10);
@@ -66,8 +67,8 @@ mod nats {
             return;
         };
         let queue = unique_queue("nats-residue");
-        factory.declare_queue(&queue).await.unwrap();
         let transport = factory.admin().clone();
+        transport.declare_request_queue(&queue).await.unwrap();
         let expired = Envelope {
             deadline: Some(std::time::Instant::now()),
             ..Envelope::with_body("expired")
@@ -95,7 +96,7 @@ mod nats {
         })
         .await;
         drop(stream);
-        factory.delete_queue(&queue).await;
+        transport.delete_queue(&queue).await.unwrap();
         assert!(matches!(
             transport.queue_depth(&queue).await,
             Err(TransportError::NoSuchQueue { .. })

@@ -23,7 +23,6 @@
 
 mod acks;
 mod addresses;
-pub mod baseline;
 mod client;
 mod config;
 mod connection;
@@ -35,7 +34,8 @@ mod server;
 
 use std::sync::Arc;
 
-use fibrpc_ports::TransportError;
+use async_trait::async_trait;
+use fibrpc_ports::{QueueAdmin, TransportError};
 
 pub use addresses::{parse_addresses, AddressError};
 pub use config::{AmqpConfig, QueueKind, QueueSpecError, ReplyQueueMode, RequestQueueSpec};
@@ -79,6 +79,16 @@ impl AmqpTransport {
         self.link.config()
     }
 
+    /// A channel for one administrative operation: a failed one (a passive declare of a
+    /// missing queue, a declare with other arguments) closes its channel, which must not be
+    /// the channel the requests and replies go out on.
+    async fn admin_channel(&self) -> Result<lapin::Channel, TransportError> {
+        self.link.live().await?.open_channel().await
+    }
+}
+
+#[async_trait]
+impl QueueAdmin for AmqpTransport {
     /// Makes sure the request queue `queue` exists, as a server does when it starts: an
     /// existing queue is left as it is, a missing one is declared as the configuration's
     /// [`RequestQueueSpec`] says.
@@ -88,7 +98,7 @@ impl AmqpTransport {
     /// the queue is missing) or the broker refuses the look or the declare (a queue exclusive
     /// to another connection, a reserved `amq.` name, no permission); `Disconnected` or
     /// `Unreachable` if the connection is lost or cannot be opened.
-    pub async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
+    async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
         let live = self.link.live().await?;
         queue::ensure_request_queue(&live, queue, &self.config().request_queue)
             .await
@@ -96,7 +106,7 @@ impl AmqpTransport {
     }
 
     /// Deletes the queue `queue` and what is in it.
-    pub async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
+    async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
         let channel = self.admin_channel().await?;
         let outcome = channel
             .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
@@ -108,7 +118,7 @@ impl AmqpTransport {
     }
 
     /// Messages ready in `queue` (not yet handed to a consumer).
-    pub async fn queue_depth(&self, queue: &str) -> Result<u32, TransportError> {
+    async fn queue_depth(&self, queue: &str) -> Result<u64, TransportError> {
         let channel = self.admin_channel().await?;
         let options = lapin::options::QueueDeclareOptions {
             passive: true,
@@ -117,16 +127,9 @@ impl AmqpTransport {
         let outcome = channel
             .queue_declare(queue.into(), options, Default::default())
             .await
-            .map(|declared| declared.message_count())
+            .map(|declared| u64::from(declared.message_count()))
             .map_err(|error| errors::translate(&error, queue));
         let _ = channel.close(200, "done".into()).await;
         outcome
-    }
-
-    /// A channel for one administrative operation: a failed one (a passive declare of a
-    /// missing queue, a declare with other arguments) closes its channel, which must not be
-    /// the channel the requests and replies go out on.
-    async fn admin_channel(&self) -> Result<lapin::Channel, TransportError> {
-        self.link.live().await?.open_channel().await
     }
 }

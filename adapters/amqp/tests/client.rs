@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fibrpc_amqp::{AmqpTransport, ReplyQueueMode};
+use fibrpc_ports::QueueAdmin;
 use fibrpc_ports::{Envelope, ReplyTransport, RequestTransport, TransportError};
 
 #[tokio::test]

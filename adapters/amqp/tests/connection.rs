@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
+use fibrpc_ports::QueueAdmin;
 use fibrpc_ports::{Envelope, ReplyTransport, RequestTransport, TransportError};
 use fibrpc_test_support::rabbitmq::{have_rabbitmqctl, sever_connections_named};
 

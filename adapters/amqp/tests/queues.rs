@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, QueueKind, ReplyQueueMode, RequestQueueSpec};
+use fibrpc_ports::QueueAdmin;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable};

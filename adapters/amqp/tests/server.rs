@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use fibrpc_ports::QueueAdmin;
 use fibrpc_ports::{ReplyTransport, RequestTransport, TransportError};
 
 /// Declares a fresh request queue and puts `count` requests in it, bodies "0", "1", ...

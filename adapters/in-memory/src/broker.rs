@@ -1,9 +1,10 @@
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use fibrpc_ports::{Envelope, TransportError};
 use tokio::sync::{mpsc, watch};
 
+use crate::lock::lock;
 use crate::queue::RequestQueue;
 
 /// An in-process broker. Cloning it gives another handle to the same broker.
@@ -115,11 +116,4 @@ impl InMemoryTransport {
     pub fn broker(&self) -> &InMemoryBroker {
         &self.broker
     }
-}
-
-/// The broker's maps stay consistent even if a holder panicked: every update is one call.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

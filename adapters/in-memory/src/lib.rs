@@ -11,8 +11,10 @@
 //!     (client side)   ◀──next_reply──── reply address ◀─────reply───── (server side)
 //! ```
 
+mod admin;
 mod broker;
 mod client;
+mod lock;
 mod queue;
 mod server;
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 use fibrpc_ports::Envelope;
 use tokio::sync::Notify;
 
-use crate::broker::lock;
+use crate::lock::lock;
 
 /// A queued request and whether it was handed out before.
 pub(crate) struct QueuedRequest {

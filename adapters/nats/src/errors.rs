@@ -5,7 +5,9 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use async_nats::client::{FlushError, ReconnectError};
+use async_nats::client::FlushError;
+#[cfg(feature = "test-hooks")]
+use async_nats::client::ReconnectError;
 use async_nats::jetstream::context::{
     CreateStreamError, CreateStreamErrorKind, DeleteStreamError, GetStreamError,
     GetStreamErrorKind, PublishError as JsPublishError, PublishErrorKind as JsPublishErrorKind,
@@ -173,6 +175,7 @@ pub(crate) fn settle(error: &dyn Display) -> TransportError {
     TransportError::disconnected(format!("settling a request: {error}"))
 }
 
+#[cfg(feature = "test-hooks")]
 pub(crate) fn reconnect(error: &ReconnectError) -> TransportError {
     TransportError::disconnected(error.to_string())
 }
@@ -187,21 +190,4 @@ pub(crate) fn header(name: &str) -> TransportError {
 /// What inboxes and request streams end with when the client reports a disconnection.
 pub(crate) fn connection_lost() -> TransportError {
     TransportError::disconnected("NATS connection lost (replies sent meanwhile may be lost)")
-}
-
-/// A core NATS request (the bare baseline's) failed.
-pub(crate) fn request(subject: &str, error: &async_nats::RequestError) -> TransportError {
-    match error.kind() {
-        async_nats::RequestErrorKind::NoResponders => TransportError::NoSuchQueue {
-            queue: subject.to_owned(),
-        },
-        async_nats::RequestErrorKind::TimedOut => TransportError::Timeout {
-            operation: format!("a request to {subject}"),
-        },
-        async_nats::RequestErrorKind::InvalidSubject
-        | async_nats::RequestErrorKind::MaxPayloadExceeded => TransportError::Malformed {
-            reason: error.to_string(),
-        },
-        async_nats::RequestErrorKind::Other => TransportError::disconnected(error.to_string()),
-    }
 }

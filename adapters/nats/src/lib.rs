@@ -31,7 +31,6 @@
 //! errors become `TransportError`s in one module (`errors`). Depends on the ports, async-nats
 //! and tokio only.
 
-pub mod baseline;
 mod client;
 mod errors;
 mod headers;
@@ -43,7 +42,8 @@ mod server;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use fibrpc_ports::TransportError;
+use async_trait::async_trait;
+use fibrpc_ports::{QueueAdmin, TransportError};
 use tokio::sync::watch;
 
 pub use names::{stream_name, subject};
@@ -126,16 +126,30 @@ impl NatsTransport {
         })
     }
 
+    /// Drops the connection and lets async-nats reconnect, as a network fault would: a fault
+    /// hook for tests, behind the `test-hooks` feature. Open inboxes and request streams end
+    /// with `Disconnected`.
+    #[cfg(feature = "test-hooks")]
+    pub async fn force_reconnect(&self) -> Result<(), TransportError> {
+        self.client
+            .force_reconnect()
+            .await
+            .map_err(|error| errors::reconnect(&error))
+    }
+}
+
+#[async_trait]
+impl QueueAdmin for NatsTransport {
     /// Creates the stream of `queue`, so that requests can be sent before any server has
     /// started (servers create the consumer).
-    pub async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
+    async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
         server::declare_stream(&self.jetstream, queue)
             .await
             .map(|_| ())
     }
 
     /// Deletes the stream of `queue`, its consumer and what is in it.
-    pub async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
+    async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
         self.jetstream
             .delete_stream(stream_name(queue))
             .await
@@ -144,21 +158,12 @@ impl NatsTransport {
     }
 
     /// The requests `queue`'s stream holds: waiting, or handed out and not yet settled.
-    pub async fn queue_depth(&self, queue: &str) -> Result<u64, TransportError> {
+    async fn queue_depth(&self, queue: &str) -> Result<u64, TransportError> {
         let stream = self
             .jetstream
             .get_stream(stream_name(queue))
             .await
             .map_err(|error| errors::get_stream(queue, &error))?;
         Ok(stream.cached_info().state.messages)
-    }
-
-    /// Drops the connection and lets async-nats reconnect, as a network fault would (for
-    /// tests and operators). Open inboxes and request streams end with `Disconnected`.
-    pub async fn force_reconnect(&self) -> Result<(), TransportError> {
-        self.client
-            .force_reconnect()
-            .await
-            .map_err(|error| errors::reconnect(&error))
     }
 }

@@ -41,7 +41,8 @@ mod settle;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fibrpc_ports::TransportError;
+use async_trait::async_trait;
+use fibrpc_ports::{QueueAdmin, TransportError};
 
 pub use names::stream_key;
 pub use redact::redact;
@@ -106,37 +107,12 @@ impl RedisTransport {
         })
     }
 
-    /// Creates the stream of `queue` and its consumer group, if missing, so that requests can
-    /// be sent before any server has started.
-    pub async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
-        server::declare(&self.inner, queue).await
-    }
-
-    /// Deletes the stream of `queue`, with its group and what is in it. Consumers reading it
-    /// end with `Disconnected`.
-    pub async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
-        let mut command = redis::cmd("DEL");
-        command.arg(stream_key(queue));
-        self.inner
-            .connections
-            .run::<()>(&command, "deleting a request queue")
-            .await
-    }
-
-    /// The requests `queue`'s stream holds: waiting, or handed out and not yet settled.
-    pub async fn queue_depth(&self, queue: &str) -> Result<u64, TransportError> {
-        let mut command = redis::cmd("XLEN");
-        command.arg(stream_key(queue));
-        self.inner
-            .connections
-            .run(&command, "reading a queue's length")
-            .await
-    }
-
     /// Closes, with `CLIENT KILL`, every connection to the server named `client_name`
-    /// (`RedisConfig::client_name`), as a network fault would, for tests and operators;
-    /// returns how many. Inboxes and request streams on them end with `Disconnected`, and
-    /// their transports open new connections for the commands that follow.
+    /// (`RedisConfig::client_name`), as a network fault would (a fault hook for tests, behind
+    /// the `test-hooks` feature); returns how many. Inboxes and request streams on them end
+    /// with `Disconnected`, and their transports open new connections for the commands that
+    /// follow.
+    #[cfg(feature = "test-hooks")]
     pub async fn kill_clients_named(&self, client_name: &str) -> Result<usize, TransportError> {
         let listing: String = self
             .inner
@@ -164,5 +140,35 @@ impl RedisTransport {
                 .await?;
         }
         Ok(ids.len())
+    }
+}
+
+#[async_trait]
+impl QueueAdmin for RedisTransport {
+    /// Creates the stream of `queue` and its consumer group, if missing, so that requests can
+    /// be sent before any server has started.
+    async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
+        server::declare(&self.inner, queue).await
+    }
+
+    /// Deletes the stream of `queue`, with its group and what is in it. Consumers reading it
+    /// end with `Disconnected`.
+    async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
+        let mut command = redis::cmd("DEL");
+        command.arg(stream_key(queue));
+        self.inner
+            .connections
+            .run::<()>(&command, "deleting a request queue")
+            .await
+    }
+
+    /// The requests `queue`'s stream holds: waiting, or handed out and not yet settled.
+    async fn queue_depth(&self, queue: &str) -> Result<u64, TransportError> {
+        let mut command = redis::cmd("XLEN");
+        command.arg(stream_key(queue));
+        self.inner
+            .connections
+            .run(&command, "reading a queue's length")
+            .await
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use fibrpc_ports::QueueAdmin;
 use fibrpc_ports::TransportError;
 use fibrpc_ports::{Envelope, IncomingRequest, ReplyTransport, RequestStream, RequestTransport};
 use fibrpc_redis::{stream_key, RedisConfig, RedisTransport};

@@ -1,13 +1,12 @@
 //! `fibrpc call N...`: all calls in flight at once, results printed in the order asked.
 
 use fibrpc_fib::Fib;
-use fibrpc_rpc::{codec, Backoff, CallError, ClientConfig, RetryPolicy, RpcClient};
+use fibrpc_rpc::{codec, CallError, ClientConfig, RpcClient};
 
 use crate::args::CallArgs;
-use crate::transport;
 
 pub async fn run(args: CallArgs) -> Result<(), String> {
-    let transport = transport::connect(&args.broker, args.reply_to).await?;
+    let connection = args.broker.connect(args.reply_to).await?;
     let config = ClientConfig {
         queue: args.broker.queue.clone(),
         timeout: args.timeout,
@@ -16,10 +15,10 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
         } else {
             codec::BINCODE
         },
-        retry: retry_policy(args.retry),
+        retry: fibrpc_app::retry_policy(args.retry),
         ..ClientConfig::default()
     };
-    let client = RpcClient::connect(transport.requests, config)
+    let client = RpcClient::connect(connection.requests, config)
         .await
         .map_err(|error| error.to_string())?;
     let calls: Vec<_> = args
@@ -44,15 +43,4 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// `--retry`: calls sent again after a lost connection, within their deadline.
-pub fn retry_policy(retry: bool) -> RetryPolicy {
-    if retry {
-        RetryPolicy::Idempotent {
-            backoff: Backoff::default(),
-        }
-    } else {
-        RetryPolicy::Never
-    }
 }

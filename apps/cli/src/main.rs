@@ -1,18 +1,11 @@
-//! `fibrpc`: the command line. Parses flags, builds the transport, runs the protocol from
-//! `fibrpc-rpc`, and maps the outcome to an exit code.
+//! `fibrpc`: the command line. Parses flags, connects through `fibrpc-app`, runs the protocol
+//! from `fibrpc-rpc` (the bench from `fibrpc-bench`), and maps the outcome to an exit code.
 
 mod args;
-mod bare_echo;
-mod bench;
 mod call;
 mod demo;
-mod observe;
-mod registry;
 mod serve;
-mod shutdown;
-mod transport;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,7 +14,11 @@ use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.command);
+    // A server says what it does; the other commands speak up only for warnings.
+    fibrpc_app::init_logging(matches!(
+        cli.command,
+        Command::Serve(_) | Command::BareEcho(_)
+    ));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
@@ -31,8 +28,8 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Call(args) => call::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
-            Command::BareEcho(args) => bare_echo::run(args).await,
+            Command::Bench(args) => fibrpc_bench::run(args).await,
+            Command::BareEcho(args) => fibrpc_bench::bare_echo(args).await,
         }
     });
     match outcome {
@@ -44,24 +41,4 @@ fn main() -> ExitCode {
 fn fail(message: &str) -> ExitCode {
     eprintln!("fibrpc: {message}");
     ExitCode::FAILURE
-}
-
-/// Logs go to stderr so stdout carries only results. A server says what it does by default;
-/// the other commands speak up only for warnings, unless `RUST_LOG` says otherwise.
-fn init_logging(command: &Command) {
-    // lapin logs each channel or connection the broker closes (at ERROR) and each returned
-    // message: the adapter turns every one of those into the typed error that fibrpc reports
-    // in one line, and a passive declare of a missing queue is no error at all. So lapin is
-    // silent by default; `RUST_LOG=info,lapin=debug` shows it.
-    let default = match command {
-        Command::Serve(_) | Command::BareEcho(_) => "info,lapin=off",
-        _ => "warn,lapin=off",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }

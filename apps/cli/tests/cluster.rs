@@ -129,11 +129,7 @@ fn delete_cluster_queue(urls: &str, queue: &str) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let config = fibrpc_amqp::AmqpConfig {
-            url: urls.to_owned(),
-            ..fibrpc_amqp::AmqpConfig::default()
-        };
-        let admin = fibrpc_amqp::AmqpTransport::connect(config).await.unwrap();
+        let admin = fibrpc_app::connect(urls).await.unwrap().admin;
         admin.delete_queue(queue).await.unwrap();
     });
 }

@@ -71,5 +71,5 @@ pub async fn cancelled_waits_lose_nothing(factory: &dyn TransportFactory) {
         "no wait was dropped while a request was on its way: nothing was checked"
     );
     nothing_more(&mut stream, "more requests than were sent").await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }

@@ -58,7 +58,7 @@ pub async fn consumers_share_a_queue(factory: &dyn TransportFactory) {
     for taker in takers {
         taker.abort();
     }
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// `RequestTransport`: a request goes "again to another if that consumer goes away without
@@ -88,7 +88,7 @@ pub async fn unsettled_requests_are_delivered_again(factory: &dyn TransportFacto
     assert!(again.redelivered, "a second delivery must say so");
     settle(again.ack()).await;
     nothing_more(&mut stream, "an acknowledged request came back").await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// `IncomingRequest`: "a request dropped without being settled MUST be delivered again, to
@@ -108,7 +108,7 @@ pub async fn dropped_requests_are_delivered_again(factory: &dyn TransportFactory
     assert!(again.redelivered, "a second delivery must say so");
     settle(again.ack()).await;
     nothing_more(&mut stream, "an acknowledged request came back").await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// `consume_requests`: "MUST hand out at most `prefetch` requests that are not yet settled".
@@ -134,7 +134,7 @@ pub async fn prefetch_limits_unsettled_requests(factory: &dyn TransportFactory) 
     let fourth = next(&mut stream).await;
     settle(third.ack()).await;
     settle(fourth.ack()).await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// `IncomingRequest::reject`: "to the queue when `requeue`, otherwise it is discarded".
@@ -153,7 +153,7 @@ pub async fn rejection_requeues_or_discards(factory: &dyn TransportFactory) {
         settle(again.reject(false)).await;
         nothing_more(&mut stream, "a request rejected without requeue came back").await;
     }
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// `RequestStream::cancel`: "after this no request is handed out, and requests the adapter
@@ -208,5 +208,5 @@ async fn hands_back(factory: &dyn TransportFactory, by_cancel: bool) {
         settle(request.ack()).await;
     }
     nothing_more(&mut second, "more requests than were sent").await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }

@@ -49,7 +49,7 @@ pub async fn expired_requests_are_not_handed_out(factory: &dyn TransportFactory)
         settle(got.ack()).await;
         nothing_more(&mut stream, "an expired request was handed out").await;
     }
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// `send_request` MUST fail with `NoSuchQueue` "when no queue of that name exists, if the
@@ -112,7 +112,7 @@ pub async fn lost_connections_are_reported(factory: &dyn TransportFactory) {
         );
         inbox_waits.abort();
         stream_waits.abort();
-        factory.delete_queue(&queue).await;
+        crate::delete_queue(factory, &queue).await;
         return;
     }
     let (mut inbox, lost) = within("the inbox to report the loss", inbox_waits)
@@ -131,9 +131,12 @@ pub async fn lost_connections_are_reported(factory: &dyn TransportFactory) {
     );
 
     // A broker restart may take non-durable queues with it: declare it again.
-    within("declaring the queue again", factory.declare_queue(&queue))
-        .await
-        .expect("cannot declare the queue again");
+    within(
+        "declaring the queue again",
+        factory.admin().declare_request_queue(&queue),
+    )
+    .await
+    .expect("cannot declare the queue again");
     let mut new_inbox = open_inbox(&connection).await;
     let mut new_stream = consume(&connection, &queue, 1).await;
 
@@ -155,7 +158,7 @@ pub async fn lost_connections_are_reported(factory: &dyn TransportFactory) {
     answer(got, &reply_to, request("back")).await;
     assert_eq!(next_reply(&mut new_inbox).await.body, b"back");
     replier.close(factory).await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// `RequestStream::next_request`: a message it cannot read "MUST NOT end the stream, nor be
@@ -174,7 +177,7 @@ pub async fn malformed_messages_are_settled_and_skipped(factory: &dyn TransportF
             "skipping malformed_messages_are_settled_and_skipped: every message this \
              adapter's broker holds reads as an envelope"
         );
-        factory.delete_queue(&queue).await;
+        crate::delete_queue(factory, &queue).await;
         return;
     }
     let connection = connect(factory).await;
@@ -192,5 +195,5 @@ pub async fn malformed_messages_are_settled_and_skipped(factory: &dyn TransportF
         .expect("cancel failed");
     let mut again = consume(&connection, &queue, 4).await;
     nothing_more(&mut again, "the malformed message came back").await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }

@@ -95,7 +95,7 @@ pub async fn requests_of_a_killed_process_are_delivered_again(
         settle(request.ack()).await;
     }
     nothing_more(&mut stream, "an acknowledged request came back").await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// Runs `test` alone in a child process of this test binary, as the holder of `queue`'s
@@ -179,5 +179,5 @@ pub async fn held_requests_stay_with_their_consumer(factory: &dyn TransportFacto
     }
     settle(held.ack()).await;
     nothing_more(&mut second, "an acknowledged request came back").await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }

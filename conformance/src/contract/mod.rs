@@ -103,9 +103,12 @@ async fn connect(factory: &dyn TransportFactory) -> Connection {
 
 async fn queue(factory: &dyn TransportFactory, purpose: &str) -> String {
     let name = unique_queue(purpose);
-    within("declaring a queue", factory.declare_queue(&name))
-        .await
-        .expect("cannot declare the queue");
+    within(
+        "declaring a queue",
+        factory.admin().declare_request_queue(&name),
+    )
+    .await
+    .expect("cannot declare the queue");
     name
 }
 
@@ -173,7 +176,7 @@ impl Replier {
 
     async fn close(self, factory: &dyn TransportFactory) {
         drop(self.carriers);
-        factory.delete_queue(&self.queue).await;
+        crate::delete_queue(factory, &self.queue).await;
     }
 }
 

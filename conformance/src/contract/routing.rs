@@ -84,7 +84,7 @@ pub async fn replies_reach_their_own_inbox(factory: &dyn TransportFactory) {
     within("the echo consumer", echo)
         .await
         .expect("the echo consumer failed");
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// `open_reply_inbox`: "the adapter MUST be receiving on the address when this returns, so
@@ -180,7 +180,7 @@ pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
         .await;
     assert_eq!(next_reply(&mut inbox).await, Envelope::with_body("bare"));
     replier.close(factory).await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// Bodies are opaque bytes: a 1 MiB request and a 1 MiB reply arrive byte-exact.
@@ -202,5 +202,5 @@ pub async fn large_bodies_arrive_byte_exact(factory: &dyn TransportFactory) {
     answer(got, &reply_to, Envelope::with_body(body.clone())).await;
     let got = next_reply(&mut inbox).await;
     assert!(got.body == body, "the reply body changed on the way");
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }

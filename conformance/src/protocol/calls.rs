@@ -20,7 +20,7 @@ pub async fn one_client_one_server(factory: &dyn TransportFactory, workload: &im
     }
     assert_eq!(client.stats().pending, 0);
     assert_eq!(server.stop().await.answered(), 3);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// 8 clients with 64 calls in flight each, over 2 servers: every caller gets its own answer.
@@ -57,7 +57,7 @@ pub async fn many_clients_many_servers(factory: &dyn TransportFactory, workload:
         answered += server.stop().await.answered();
     }
     assert_eq!(answered, CLIENTS * CALLS);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 pub async fn call_without_server_times_out_at_its_deadline(
@@ -83,7 +83,7 @@ pub async fn call_without_server_times_out_at_its_deadline(
         "gave up late, after {elapsed:?}"
     );
     assert_eq!(client.stats().pending, 0);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 pub async fn cancelled_call_leaves_nothing_pending(
@@ -103,7 +103,7 @@ pub async fn cancelled_call_leaves_nothing_pending(
     assert!(call.await.unwrap_err().is_cancelled());
     assert_eq!(client.stats().pending, 0);
     request.ack().await.unwrap();
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// A consumer that goes away holding requests it never settled: they reach another server.
@@ -146,7 +146,7 @@ pub async fn unacknowledged_requests_go_to_another_server(
         call.await.unwrap().unwrap();
     }
     assert_eq!(survivor.stop().await.answered(), CALLS);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// The connection drops with calls in flight: they fail at once with `Disconnected`, not at
@@ -190,7 +190,7 @@ pub async fn lost_connection_fails_calls_promptly_then_recovers(
     );
     assert_eq!(client.stats().pending, 0);
 
-    factory.declare_queue(&queue).await.unwrap();
+    factory.admin().declare_request_queue(&queue).await.unwrap();
     let server = workload.start(&connect(factory).await, server_config(&queue));
     eventually(LIMIT, "the reply address is opened again", || async {
         client.stats().reconnects == 1 && client.reply_address().is_some()
@@ -198,7 +198,7 @@ pub async fn lost_connection_fails_calls_promptly_then_recovers(
     .await;
     workload.call(&client, 30).await.unwrap();
     server.stop().await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// Thousands of calls nobody answers, many at a time: each times out, and afterwards the
@@ -222,5 +222,5 @@ pub async fn many_timed_out_calls_leave_nothing_behind(
         .iter()
         .all(|outcome| *outcome == Err(CallError::Timeout(timeout))));
     assert_eq!(client.stats().pending, 0);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }

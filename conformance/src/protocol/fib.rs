@@ -63,7 +63,7 @@ pub async fn remote_errors_are_typed(factory: &dyn TransportFactory) {
         );
     }
     assert_eq!(server.stop().await.error_replies(), 2);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 pub async fn late_reply_is_dropped_and_counted(factory: &dyn TransportFactory) {
@@ -98,7 +98,7 @@ pub async fn late_reply_is_dropped_and_counted(factory: &dyn TransportFactory) {
     })
     .await;
     assert_eq!(client.stats().pending, 0);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 pub async fn bad_requests_get_error_replies(factory: &dyn TransportFactory) {
@@ -175,7 +175,7 @@ pub async fn bad_requests_get_error_replies(factory: &dyn TransportFactory) {
     let client = client(factory, client_config(&queue)).await;
     assert_eq!(client.call::<Fib>(30).await.unwrap(), fib(30));
     assert_eq!(server.stop().await.error_replies(), count);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 pub async fn request_without_reply_to_is_acknowledged(factory: &dyn TransportFactory) {
@@ -211,7 +211,7 @@ pub async fn request_without_reply_to_is_acknowledged(factory: &dyn TransportFac
             .load(std::sync::atomic::Ordering::Relaxed),
         0
     );
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 pub async fn text_and_bincode_clients_share_a_server(factory: &dyn TransportFactory) {
@@ -231,7 +231,7 @@ pub async fn text_and_bincode_clients_share_a_server(factory: &dyn TransportFact
     let reply = raw_call(&connect(factory).await, &queue, raw(None, b"30")).await;
     assert_eq!(reply.body, b"832040");
     server.stop().await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// A server asked to stop while computing finishes what it started and gives back what it
@@ -280,5 +280,5 @@ pub async fn shutdown_finishes_in_flight_and_loses_nothing(factory: &dyn Transpo
         CALLS,
         "answered twice or lost"
     );
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }

@@ -126,7 +126,8 @@ async fn fib_server(factory: &dyn TransportFactory, config: ServerConfig) -> Run
 async fn queue(factory: &dyn TransportFactory, purpose: &str) -> String {
     let name = unique_queue(purpose);
     factory
-        .declare_queue(&name)
+        .admin()
+        .declare_request_queue(&name)
         .await
         .expect("cannot declare the queue");
     name

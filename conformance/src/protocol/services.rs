@@ -90,7 +90,7 @@ pub async fn unknown_procedures_get_an_error_reply_at_once(factory: &dyn Transpo
         .is_ok());
     let stats = server.stop().await;
     assert_eq!((stats.error_replies(), stats.answered()), (4, 1));
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// fib and text statistics on one queue, called at once by the tutorial's text wire, fib
@@ -141,7 +141,7 @@ pub async fn several_services_share_a_queue(factory: &dyn TransportFactory) {
     assert_eq!(top, vec![("fib".to_owned(), EACH * (EACH + 1) / 2)]);
     let answered = server.stop().await.answered();
     assert_eq!(answered, 3 * EACH + 2);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// Waits at a gate, counting how many wait at once.
@@ -218,7 +218,7 @@ pub async fn a_procedure_bounds_its_own_concurrency(factory: &dyn TransportFacto
     }
     assert_eq!(gated.most_inside.load(Ordering::SeqCst), 2);
     assert_eq!(server.stop().await.answered(), CALLS + 1);
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }
 
 /// The JSON wire, spoken by every serde procedure and by fib: a JSON client's calls come back
@@ -301,5 +301,5 @@ pub async fn json_calls_round_trip_and_error_replies_are_marked(factory: &dyn Tr
     let (kind, _) = marked(&raw_call(&connection, &queue, call("text.count", "3")).await);
     assert_eq!(kind, "invalid-request");
     server.stop().await;
-    factory.delete_queue(&queue).await;
+    crate::delete_queue(factory, &queue).await;
 }

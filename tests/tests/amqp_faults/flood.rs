@@ -1,5 +1,6 @@
 //! A flood of calls nobody answers: each times out, and memory does not grow with them.
 
+use fibrpc_ports::QueueAdmin;
 use std::time::Duration;
 
 use fibrpc_conformance::{unique_queue, TransportFactory};
@@ -24,7 +25,7 @@ pub async fn timeout_flood(factory: &AmqpFactory) -> String {
     const FLOOD: u64 = 100_000;
     const BATCH: u64 = 10_000;
     let queue = unique_queue("flood");
-    factory.declare_queue(&queue).await.unwrap();
+    factory.admin().declare_request_queue(&queue).await.unwrap();
     let config = ClientConfig {
         timeout: Duration::from_millis(100),
         max_in_flight: 2000,
@@ -46,7 +47,7 @@ pub async fn timeout_flood(factory: &AmqpFactory) -> String {
         assert_eq!(client.stats().pending, 0);
         resident.push(resident_kib());
     }
-    factory.delete_queue(&queue).await;
+    fibrpc_conformance::delete_queue(factory, &queue).await;
     // The first batches fill the allocator's pools and lapin's buffers; what matters is
     // whether memory keeps growing with the count after that.
     const WARM_UP: usize = 3;

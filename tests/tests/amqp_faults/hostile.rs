@@ -1,5 +1,6 @@
 //! Every kind of hostile request, sent raw to a fib server.
 
+use fibrpc_ports::QueueAdmin;
 use std::fmt::Write as _;
 use std::time::Duration;
 

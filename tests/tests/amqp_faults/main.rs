@@ -192,5 +192,5 @@ async fn fault_suite() {
     );
     assert_eq!(retrying.stats().pending, 0);
     second.stop().await;
-    factory.delete_queue(&queue).await;
+    fibrpc_conformance::delete_queue(&factory, &queue).await;
 }

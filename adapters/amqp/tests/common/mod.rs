@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
+use fibrpc_ports::QueueAdmin;
 use fibrpc_ports::{Envelope, IncomingRequest, RequestStream};
 pub use fibrpc_test_support::unique;
 
@@ -70,7 +71,7 @@ pub async fn stays_quiet(stream: &mut Box<dyn RequestStream>) -> bool {
 }
 
 /// Waits, polling, until `queue` holds `expected` ready messages.
-pub async fn depth_reaches(transport: &AmqpTransport, queue: &str, expected: u32) {
+pub async fn depth_reaches(transport: &AmqpTransport, queue: &str, expected: u64) {
     within(&format!("{queue} to hold {expected} messages"), async {
         loop {
             if transport.queue_depth(queue).await.expect("queue depth") == expected {

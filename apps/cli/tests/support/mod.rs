@@ -283,9 +283,10 @@ pub fn interop_script(name: &str) -> PathBuf {
 /// Deletes queues a test made through servers it started (they outlive their servers).
 pub fn delete_amqp_queues(queues: &[&str]) {
     block_on(async {
-        let admin = fibrpc_amqp::AmqpTransport::connect(fibrpc_amqp::AmqpConfig::default())
+        let admin = fibrpc_app::connect("amqp://127.0.0.1:5672/%2f")
             .await
-            .unwrap();
+            .unwrap()
+            .admin;
         for queue in queues {
             admin.delete_queue(queue).await.unwrap();
         }
@@ -295,9 +296,10 @@ pub fn delete_amqp_queues(queues: &[&str]) {
 /// Deletes the stream a `fibrpc serve --transport redis` made for `queue`.
 pub fn delete_redis_queue(queue: &str) {
     block_on(async {
-        let admin = fibrpc_redis::RedisTransport::connect(fibrpc_redis::RedisConfig::default())
+        let admin = fibrpc_app::connect("redis://127.0.0.1:6379")
             .await
-            .unwrap();
+            .unwrap()
+            .admin;
         admin.delete_queue(queue).await.unwrap();
     });
 }

@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use fibrpc_nats::redact;
+use fibrpc_ports::redact::{scrub_urls, LoneUser};
 use fibrpc_ports::TransportError;
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
-
-use crate::{errors, redact};
 
 /// The queue group every bare echo server joins: each request goes to one of them.
 const QUEUE_GROUP: &str = "fibrpc-bare";
@@ -33,7 +34,18 @@ async fn connect(url: &str, name: &str) -> Result<async_nats::Client, TransportE
     tokio::time::timeout(SETUP_LIMIT, options.connect(url))
         .await
         .map_err(|_| TransportError::unanswered(&address, SETUP_LIMIT))?
-        .map_err(|error| errors::connect(&address, url, &error))
+        .map_err(|error| connect_error(address, url, &error))
+}
+
+fn connect_error(address: String, url: &str, error: &async_nats::ConnectError) -> TransportError {
+    use async_nats::ConnectErrorKind::{Authentication, AuthorizationViolation};
+    let reason = scrub_urls(&error.to_string(), url, LoneUser::Token);
+    match error.kind() {
+        Authentication | AuthorizationViolation => TransportError::Refused {
+            reason: format!("{address}: {reason}"),
+        },
+        _ => TransportError::Unreachable { address, reason },
+    }
 }
 
 /// A running echo server, on a connection of its own.
@@ -55,7 +67,7 @@ impl BareNatsEcho {
         let mut requests = client
             .queue_subscribe(subject.to_owned(), QUEUE_GROUP.to_owned())
             .await
-            .map_err(|error| errors::subscribe(&error))?;
+            .map_err(|error| TransportError::disconnected(format!("subscribing: {error}")))?;
         let echoed = Arc::new(AtomicU64::new(0));
         let serving = tokio::spawn({
             let (client, echoed) = (client.clone(), echoed.clone());
@@ -79,29 +91,36 @@ impl BareNatsEcho {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
                 serving.abort();
-                return Err(errors::request(subject, &error));
+                return Err(request_error(subject, &error));
             }
             Err(_) => {
                 serving.abort();
-                return Err(errors::probe_timeout(SETUP_LIMIT));
+                return Err(TransportError::Timeout {
+                    operation: format!(
+                        "the echo's first request (no answer within {SETUP_LIMIT:?})"
+                    ),
+                });
             }
         }
         echoed.store(0, Ordering::Relaxed);
         Ok(Self { serving, echoed })
     }
+}
 
+#[async_trait]
+impl crate::baseline::BareEcho for BareNatsEcho {
     /// Requests answered so far.
-    pub fn echoed(&self) -> u64 {
+    fn echoed(&self) -> u64 {
         self.echoed.load(Ordering::Relaxed)
     }
 
     /// Resolves when the server stops by itself (its subscription ended).
-    pub async fn ended(&mut self) {
+    async fn ended(&mut self) {
         let _ = (&mut self.serving).await;
     }
 
     /// Stops answering; the connection closes with the task's client.
-    pub fn stop(self) {
+    async fn stop(self: Box<Self>) {
         self.serving.abort();
     }
 }
@@ -123,17 +142,37 @@ impl BareNatsClient {
             subject: subject.to_owned(),
         })
     }
+}
 
+#[async_trait]
+impl crate::baseline::BareCall for BareNatsClient {
     /// Sends `body` and returns the reply's payload.
     ///
     /// # Errors
     /// `NoSuchQueue` when no echo server subscribes to the subject; `Timeout` after 30 s
     /// without a reply; `Disconnected` when the connection fails.
-    pub async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+    async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         self.client
             .request(self.subject.clone(), body.to_vec().into())
             .await
             .map(|reply| reply.payload.to_vec())
-            .map_err(|error| errors::request(&self.subject, &error))
+            .map_err(|error| request_error(&self.subject, &error))
+    }
+}
+
+/// A core NATS request (the bare baseline's) failed.
+fn request_error(subject: &str, error: &async_nats::RequestError) -> TransportError {
+    match error.kind() {
+        async_nats::RequestErrorKind::NoResponders => TransportError::NoSuchQueue {
+            queue: subject.to_owned(),
+        },
+        async_nats::RequestErrorKind::TimedOut => TransportError::Timeout {
+            operation: format!("a request to {subject}"),
+        },
+        async_nats::RequestErrorKind::InvalidSubject
+        | async_nats::RequestErrorKind::MaxPayloadExceeded => TransportError::Malformed {
+            reason: error.to_string(),
+        },
+        async_nats::RequestErrorKind::Other => TransportError::disconnected(error.to_string()),
     }
 }

@@ -8,11 +8,11 @@ use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::metrics::Registry;
 use fibrpc_rpc::{ClientConfig, Metrics, RpcClient, RpcServer, ServerConfig};
 
-use super::caller::Caller;
-use super::discover;
-use super::process::ServerProcess;
-use super::settings::{Placement, Settings};
-use super::side::Side;
+use crate::caller::Caller;
+use crate::discover;
+use crate::process::ServerProcess;
+use crate::settings::{Placement, Settings};
+use crate::side::Side;
 
 /// Sets up the fibrpc side; on failure, what was set up is undone.
 pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<Side, String> {
@@ -32,25 +32,20 @@ fn fresh_queue() -> String {
 
 async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> {
     let args = settings.args;
-    let transport = args.transport;
-    let flags = settings.flags();
     let queue = match &settings.placement {
         Placement::External { queue, .. } => queue.clone(),
         _ => {
             let queue = args.queue.clone().unwrap_or_else(fresh_queue);
-            let admin = transport.declare_queue(&flags, &queue).await?;
             // A queue named on the command line belongs to someone else: leave it.
-            if args.queue.is_none() {
-                let queue = queue.clone();
-                side.on_close(async move { admin.delete(&queue).await });
-            }
+            let keep = args.queue.is_some();
+            settings.declare_queue(&queue, side, keep).await?;
             queue
         }
     };
     match &settings.placement {
         Placement::InProcess => {
             for _ in 0..args.servers {
-                let connection = transport.connect(&flags).await?;
+                let connection = settings.connect().await?;
                 serve_in_process(settings, connection.replies, &queue, side);
             }
         }
@@ -65,7 +60,7 @@ async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> 
         Placement::External { .. } => side.watch.servers = discover::serving(&queue),
     }
     for _ in 0..args.clients {
-        let connection = transport.connect(&flags).await?;
+        let connection = settings.connect().await?;
         add_client(settings, connection.requests, &queue, side).await?;
     }
     Ok(())
@@ -73,7 +68,7 @@ async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> 
 
 /// `fibrpc serve` with the bench's settings.
 fn serve_args(settings: &Settings<'_>, queue: &str) -> Vec<String> {
-    let transport = settings.args.transport.name();
+    let transport = settings.args.transport.name;
     [
         "serve",
         "--transport",
@@ -137,7 +132,7 @@ async fn add_client(
         queue: queue.to_owned(),
         timeout: args.timeout,
         max_in_flight: settings.most_in_flight(),
-        retry: crate::call::retry_policy(args.retry),
+        retry: fibrpc_app::retry_policy(args.retry),
         metrics: metrics(settings),
         ..ClientConfig::default()
     };

@@ -4,10 +4,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::caller::Caller;
-use super::cpu::Watch;
-use super::load;
-use super::report::Measured;
+use crate::caller::Caller;
+use crate::cpu::Watch;
+use crate::load;
+use crate::report::Measured;
 
 type Closer = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
@@ -55,7 +55,7 @@ impl Side {
         }
         let retries = || self.callers.iter().map(Caller::retries).sum::<u64>();
         let retried_before = retries();
-        let progress = super::progress::bar(calls);
+        let progress = crate::progress::bar(calls);
         let before = self.watch.snapshot();
         let outcome = load::drive(&self.callers, calls, concurrency, progress.as_ref()).await;
         let after = self.watch.snapshot();

@@ -1,7 +1,8 @@
-//! `fibrpc serve --metrics ADDRESS`: a small HTTP/1.1 responder on its own port for
-//! Prometheus (`/metrics`) and health checks (`/healthz`: the process is alive; `/readyz`:
-//! the server consumes its request queue). One request per connection, GET or HEAD only:
-//! all a scraper or a probe needs, without an HTTP framework.
+//! A server's `--metrics ADDRESS` (`fibrpc serve`, [`serve`](crate::serve())): a small
+//! HTTP/1.1 responder on its own port for Prometheus (`/metrics`) and health checks
+//! (`/healthz`: the process is alive; `/readyz`: the server consumes its request queue). One
+//! request per connection, GET or HEAD only: all a scraper or a probe needs, without an HTTP
+//! framework.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

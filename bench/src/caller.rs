@@ -9,7 +9,7 @@ use fibrpc_ports::TransportError;
 use fibrpc_rpc::{CallError, RpcClient};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::transport::BareCall;
+use crate::baseline::BareCall;
 
 /// A request to the in-process bare echo task and the way back.
 pub(crate) type MemoryRequest = (Vec<u8>, oneshot::Sender<Vec<u8>>);

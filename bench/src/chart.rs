@@ -3,18 +3,18 @@
 
 use std::path::Path;
 
-use super::latency;
-use super::plot;
-use super::report::Measured;
-use super::results::{Report, Run};
-use super::settings::{Placement, Settings};
+use crate::latency;
+use crate::plot;
+use crate::report::Measured;
+use crate::results::{Report, Run};
+use crate::settings::{Placement, Settings};
 
 /// What the baseline is, for labels.
 fn baseline_name(settings: &Settings<'_>) -> &'static str {
-    if settings.args.transport.in_process() {
+    if settings.args.transport.in_process {
         "baseline (channel echo)"
     } else {
-        settings.args.transport.baseline_label()
+        crate::baseline::label(&settings.args.transport)
     }
 }
 
@@ -29,8 +29,7 @@ pub(crate) fn draw(settings: &Settings<'_>, report: &Report, path: &Path) -> Res
     };
     let setting = format!(
         "{}, {servers}, {} round(s)",
-        args.transport.name(),
-        args.rounds
+        args.transport.name, args.rounds
     );
     if let [level] = settings.levels[..] {
         let merged = |pick: fn(&Run) -> Option<&Measured>| {

@@ -9,6 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use fibrpc_ports::TransportError;
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
@@ -17,7 +18,7 @@ use lapin::{BasicProperties, Channel, Connection, Consumer};
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::errors::translate;
+use super::translate;
 
 /// How long a call waits for its reply.
 const CALL_LIMIT: Duration = Duration::from_secs(30);
@@ -112,14 +113,17 @@ impl BareClient {
             }),
         })
     }
+}
 
+#[async_trait]
+impl crate::baseline::BareCall for BareClient {
     /// Sends `body` and returns the reply's body.
     ///
     /// # Errors
     /// `Disconnected` when the publish fails or the reply consumer has ended; `Timeout` when
     /// no reply comes within 30 s (a request to a queue nobody consumes waits that long: no
     /// `mandatory` here).
-    pub async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError> {
+    async fn call(&self, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         let inner = &*self.inner;
         let (ticket, reply) = inner.routes.register().await?;
         let properties = BasicProperties::default()

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::cpu::CpuPerCall;
-use super::load::Outcome;
+use crate::cpu::CpuPerCall;
+use crate::load::Outcome;
 
 /// One measured run: the fibrpc one or the bare baseline.
 #[derive(Debug, Clone, Serialize)]
@@ -142,7 +142,7 @@ pub(crate) mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::bench::latency::Latencies;
+    use crate::latency::Latencies;
 
     pub(crate) fn measured(per_call: Duration, calls: u32, errors: u64) -> Measured {
         let mut latencies = Latencies::with_capacity(u64::from(calls));

@@ -1,28 +1,29 @@
 //! The baseline side: the same calls with nothing of fibrpc. Over a broker, the bare clients
-//! and echo servers of the adapters (`fibrpc bare-echo`); in memory, a channel to an echo
+//! and echo servers of [`baseline`](crate::baseline) (`fibrpc bare-echo`); in memory, a channel to an echo
 //! task. Its servers run where fibrpc's do: in this process, as child processes, or the
 //! user's.
 
 use std::sync::Arc;
 
+use fibrpc_app::Transport;
 use tokio::sync::mpsc;
 
-use super::caller::{Caller, MemoryRequest};
-use super::discover;
-use super::process::ServerProcess;
-use super::settings::{Placement, Settings};
-use super::side::Side;
-use crate::transport::CliTransport;
+use crate::baseline;
+use crate::caller::{Caller, MemoryRequest};
+use crate::discover;
+use crate::process::ServerProcess;
+use crate::settings::{Placement, Settings};
+use crate::side::Side;
 
 /// Sets up the baseline side; on failure, what was set up is undone.
 pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<Side, String> {
     let mut side = Side::new("baseline", brokers);
     let transport = settings.args.transport;
-    let outcome = if transport.in_process() {
+    let outcome = if transport.in_process {
         memory(settings, &mut side);
         Ok(())
     } else {
-        on_broker(settings, &*transport, &mut side).await
+        on_broker(settings, &transport, &mut side).await
     };
     match outcome {
         Ok(()) => Ok(side),
@@ -58,7 +59,7 @@ fn memory(settings: &Settings<'_>, side: &mut Side) {
 
 async fn on_broker(
     settings: &Settings<'_>,
-    transport: &dyn CliTransport,
+    transport: &Transport,
     side: &mut Side,
 ) -> Result<(), String> {
     let args = settings.args;
@@ -70,10 +71,8 @@ async fn on_broker(
             let queue = format!("fibrpc.bench.bare.{}", uuid::Uuid::new_v4().simple());
             // Declared, where the echo needs that, before the echo servers use it; it
             // outlives them unless deleted.
-            let flags = settings.flags();
-            if let Some(admin) = transport.declare_bare_queue(&flags, &queue).await? {
-                let doomed = queue.clone();
-                side.on_close(async move { admin.delete(&doomed).await });
+            if baseline::declares_its_queue(transport) {
+                settings.declare_queue(&queue, side, false).await?;
             }
             queue
         }
@@ -81,9 +80,8 @@ async fn on_broker(
     match &settings.placement {
         Placement::InProcess => {
             for _ in 0..args.servers {
-                let server = transport
-                    .bare_echo(&args.urls, &queue, settings.prefetch)
-                    .await?;
+                let server =
+                    baseline::start_echo(transport, &args.urls, &queue, settings.prefetch).await?;
                 side.watch.servers_in_client = true;
                 side.on_close(async move {
                     server.stop().await;
@@ -95,7 +93,7 @@ async fn on_broker(
             let echo_args: Vec<String> = [
                 "bare-echo",
                 "--transport",
-                transport.name(),
+                transport.name,
                 "--queue",
                 &queue,
                 "--prefetch",
@@ -116,9 +114,8 @@ async fn on_broker(
     // The reply must be the request's body: a few bytes, as fibrpc's request and reply are.
     let body: Arc<[u8]> = args.n.to_string().into_bytes().into();
     for _ in 0..args.clients {
-        let client = transport
-            .bare_client(&args.urls, &queue, settings.most_in_flight())
-            .await?;
+        let in_flight = settings.most_in_flight();
+        let client = baseline::connect_client(transport, &args.urls, &queue, in_flight).await?;
         side.callers.push(Caller::Bare {
             client,
             body: body.clone(),

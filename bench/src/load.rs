@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::caller::Caller;
-use super::latency::Latencies;
+use crate::caller::Caller;
+use crate::latency::Latencies;
 
 /// What one run of calls gave.
 pub(crate) struct Outcome {
@@ -114,7 +114,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::bench::caller::MemoryRequest;
+    use crate::caller::MemoryRequest;
 
     /// An echo task that drops every `nth` request unanswered.
     fn echo(nth: u64) -> Caller {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::args::BrokerUrls;
+use fibrpc_app::BrokerUrls;
 
 /// What both servers print once they consume their queue.
 const READY: &str = "Awaiting RPC requests";

@@ -3,12 +3,19 @@
 //! the client, the servers and the broker. `--baseline` also measures the same calls over a
 //! bare request/reply with no fibrpc layer, in interleaved rounds, and prints the ratios.
 //!
-//! This module orchestrates; each job has a module: `settings` (flags checked), `fibrpc` and
-//! `baseline` (the two sides set up), `process` (servers as child processes), `load` (the
-//! calls), `cpu` and `discover` (CPU accounting), `report` and `results` (figures and JSON),
-//! `chart` and `plot` (the SVG).
+//! `fibrpc bare-echo` ([`bare_echo`]) runs a bare echo server alone.
+//!
+//! This crate root orchestrates; each job has a module: `args` and `settings` (flags, then
+//! checked), `fibrpc` and `bare` (the two sides set up), `baseline` (the bare clients and
+//! echo servers, and what the bench knows of each transport), `process` (servers as child
+//! processes), `load` (the calls), `cpu` and `discover` (CPU accounting), `report` and
+//! `results` (figures and JSON), `chart` and `plot` (the SVG). The `fibrpc` binary dispatches
+//! its `bench` and `bare-echo` subcommands here.
 
-mod baseline;
+mod args;
+mod bare;
+mod bare_echo;
+pub mod baseline;
 mod caller;
 mod chart;
 mod cpu;
@@ -25,26 +32,29 @@ mod results;
 mod settings;
 mod side;
 
-use crate::args::BenchArgs;
+pub use crate::args::{BareEchoArgs, BenchArgs};
+pub use crate::bare_echo::run as bare_echo;
+use crate::report::Ratios;
+use crate::results::{Level, Report, Run};
+use crate::settings::Settings;
+use crate::side::Side;
 
-pub(crate) use self::discover::BrokerName;
-use self::report::Ratios;
-use self::results::{Level, Report, Run};
-use self::settings::Settings;
-use self::side::Side;
-
+/// `fibrpc bench`: runs the measurements `args` ask for and prints (and writes) the results.
+///
+/// # Errors
+/// One line: flags that cannot work together, a side that cannot be set up, failed calls.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     if args.domain {
         return domain::run(&args);
     }
     let settings = Settings::new(&args)?;
-    let brokers = match args.transport.broker_process(&args.urls) {
+    let brokers = match baseline::broker_process(&args.transport, &args.urls) {
         Some((addresses, name)) => discover::brokers(&addresses, name),
         None => Vec::new(),
     };
     print_header(&settings, &brokers);
     let baseline = match args.baseline {
-        true => Some(baseline::open(&settings, brokers.clone()).await?),
+        true => Some(bare::open(&settings, brokers.clone()).await?),
         false => None,
     };
     let fibrpc = match fibrpc::open(&settings, brokers).await {
@@ -85,7 +95,7 @@ fn print_header(settings: &Settings<'_>, brokers: &[u32]) {
     let levels: Vec<String> = settings.levels.iter().map(usize::to_string).collect();
     println!(
         "transport {}, {} calls per run, {} in flight, {} round(s), {} client(s), {} server(s) {}, prefetch {}, n = {}",
-        args.transport.name(),
+        args.transport.name,
         args.calls,
         levels.join(","),
         args.rounds,
@@ -95,7 +105,7 @@ fn print_header(settings: &Settings<'_>, brokers: &[u32]) {
         settings.prefetch,
         args.n
     );
-    if !args.transport.in_process() && brokers.is_empty() {
+    if !args.transport.in_process && brokers.is_empty() {
         println!("(the broker's process is not visible here: its CPU is not counted)");
     }
 }
@@ -145,7 +155,7 @@ async fn measure_all(
 fn report_of(settings: &Settings<'_>, runs: Vec<Run>) -> Report {
     let args = settings.args;
     Report {
-        transport: args.transport.name(),
+        transport: args.transport.name,
         servers_run: settings.placement.name(),
         servers: args.servers,
         clients: args.clients,

@@ -1,7 +1,7 @@
 //! Whole bench runs over the memory transport (the broker ones are in apps/cli/tests).
 
-use super::settings::tests::bench_args;
 use super::*;
+use crate::settings::tests::bench_args;
 
 fn temp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!(

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::report::{Measured, Ratios};
+use crate::report::{Measured, Ratios};
 
 /// One round at one level: the baseline (if any) and fibrpc, measured back to back.
 #[derive(Debug, Serialize)]
@@ -180,7 +180,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::bench::report::tests::measured;
+    use crate::report::tests::measured;
 
     #[test]
     fn medians_of_odd_and_even_counts() {

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use fibrpc_ports::TransportError;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
@@ -27,7 +28,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, Consumer, PublisherConfirm};
 use tokio::task::JoinHandle;
 
-use crate::errors::translate;
+use super::translate;
 
 /// A running echo server, on a connection of its own.
 pub struct BareEcho {
@@ -73,20 +74,23 @@ impl BareEcho {
             echoed,
         })
     }
+}
 
+#[async_trait]
+impl crate::baseline::BareEcho for BareEcho {
     /// Requests answered so far.
-    pub fn echoed(&self) -> u64 {
+    fn echoed(&self) -> u64 {
         self.echoed.load(Ordering::Relaxed)
     }
 
     /// Resolves when the server stops by itself: its connection or consumer is gone.
-    pub async fn ended(&mut self) {
+    async fn ended(&mut self) {
         let _ = (&mut self.serving).await;
     }
 
     /// Closes the connection: what was delivered and not yet acknowledged goes back to the
     /// queue.
-    pub async fn stop(self) {
+    async fn stop(self: Box<Self>) {
         self.serving.abort();
         let _ = self.connection.close(200, "stopped".into()).await;
     }

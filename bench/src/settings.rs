@@ -1,8 +1,10 @@
 //! The flags checked and completed: what a run could only fail or hang with is refused before
 //! anything starts.
 
+use fibrpc_app::{check_queue_flags, Connection};
+
 use crate::args::BenchArgs;
-use crate::transport::{self, Flags};
+use crate::side::Side;
 
 /// Where the servers run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +53,7 @@ impl<'a> Settings<'a> {
         if args.calls == 0 {
             return Err("--calls must be at least 1".to_owned());
         }
-        transport::check_queue_flags(&*args.transport, &args.request_queue)?;
+        check_queue_flags(&args.transport, &args.request_queue)?;
         let placement = placement(args)?;
         let largest = args.concurrency.iter().copied().max().unwrap_or(1);
         // Fewer requests handed to a server than calls in flight would measure the prefetch.
@@ -74,14 +76,35 @@ impl<'a> Settings<'a> {
         })
     }
 
-    /// How the bench's connections are made: as a server's, which may declare the queue.
-    pub(crate) fn flags(&self) -> Flags<'_> {
-        Flags {
-            urls: &self.args.urls,
-            tls_ca: None,
-            reply_to: self.args.reply_to,
-            request_queue: Some(&self.args.request_queue),
+    /// A connection of the bench: as a server's, which may declare the queue.
+    pub(crate) async fn connect(&self) -> Result<Connection, String> {
+        let urls = &self.args.urls;
+        let url = urls.url(&self.args.transport);
+        let request_queue = Some(&self.args.request_queue);
+        urls.connect(&url, None, self.args.reply_to, request_queue)
+            .await
+    }
+
+    /// Declares the request queue `queue`, as a server does, on a connection of its own;
+    /// `side` deletes it when it closes unless `keep` (a queue named on the command line
+    /// belongs to someone else).
+    pub(crate) async fn declare_queue(
+        &self,
+        queue: &str,
+        side: &mut Side,
+        keep: bool,
+    ) -> Result<(), String> {
+        let admin = self.connect().await?.admin;
+        let declared = admin.declare_request_queue(queue).await;
+        declared.map_err(|error| error.to_string())?;
+        if !keep {
+            let queue = queue.to_owned();
+            side.on_close(async move {
+                let deleted = admin.delete_queue(&queue).await;
+                deleted.map_err(|error| error.to_string())
+            });
         }
+        Ok(())
     }
 
     /// Most calls any level has in flight.
@@ -91,12 +114,12 @@ impl<'a> Settings<'a> {
 }
 
 fn placement(args: &BenchArgs) -> Result<Placement, String> {
-    let memory = args.transport.in_process();
+    let memory = args.transport.in_process;
     if args.servers == 0 {
         if memory {
             // The in-memory broker lives in this process: no server elsewhere can reach it,
             // and every call would wait out its timeout.
-            return Err(format!("--servers 0 measures servers elsewhere, which the in-process {} transport cannot have", args.transport.name()));
+            return Err(format!("--servers 0 measures servers elsewhere, which the in-process {} transport cannot have", args.transport.name));
         }
         if args.server_process {
             return Err("--server-process starts the servers; --servers 0 measures servers started elsewhere: choose one".to_owned());
@@ -123,7 +146,7 @@ fn placement(args: &BenchArgs) -> Result<Placement, String> {
         if memory {
             return Err(format!(
                 "--server-process needs a broker: the {} transport lives in one process",
-                args.transport.name()
+                args.transport.name
             ));
         }
         return Ok(Placement::Processes);
@@ -136,13 +159,19 @@ pub(crate) mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::args::{Cli, Command};
+
+    /// `fibrpc bench`'s command line, as the binary flattens it.
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
 
     pub(crate) fn bench_args(flags: &[&str]) -> BenchArgs {
-        let argv = ["fibrpc", "bench"].iter().chain(flags);
-        match Cli::try_parse_from(argv).map(|cli| cli.command) {
-            Ok(Command::Bench(args)) => args,
-            _ => panic!("not a bench command line: {flags:?}"),
+        let argv = ["bench"].iter().chain(flags);
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => cli.bench,
+            Err(error) => panic!("not a bench command line: {flags:?}: {error}"),
         }
     }
 
@@ -199,6 +228,6 @@ pub(crate) mod tests {
         assert_eq!((settings.prefetch, settings.server_concurrency), (32, 32));
         let args = bench_args(&["--concurrency", "8"]);
         assert_eq!(Settings::new(&args).unwrap().prefetch, 64);
-        assert!(Cli::try_parse_from(["fibrpc", "bench", "--concurrency", "1,x"]).is_err());
+        assert!(Cli::try_parse_from(["bench", "--concurrency", "1,x"]).is_err());
     }
 }
