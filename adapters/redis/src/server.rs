@@ -15,7 +15,7 @@ use crate::lease::{self, Lease};
 use crate::names::{self, GROUP};
 use crate::reader::{Clock, Raw, Reader};
 use crate::settle::{Entry, RedisSettle};
-use crate::{errors, scripts, Inner, RedisTransport};
+use crate::{errors, Inner, RedisTransport};
 
 /// Creates `queue`'s stream and group if missing. The group starts at the stream's beginning,
 /// so requests sent before it existed are not skipped.
@@ -85,30 +85,7 @@ impl RedisTransport {
     /// # Errors
     /// `NoSuchQueue` when the inbox is gone; `Disconnected` when Redis is.
     pub async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
-        send_reply(&self.inner, reply_to, reply).await
-    }
-}
-
-/// Pushes `reply` onto the inbox list `reply_to` if its marker says the inbox is open.
-pub(crate) async fn send_reply(
-    inner: &Inner,
-    reply_to: &str,
-    reply: Envelope,
-) -> Result<(), TransportError> {
-    let packed = fields::pack(&fields::to_pairs(&reply));
-    let mut connection = inner.connections.shared().await?;
-    let outcome = scripts::REPLY
-        .key(reply_to)
-        .key(names::marker(reply_to))
-        .arg(packed)
-        .arg(names::inbox_ttl_ms())
-        .invoke_async::<u8>(&mut connection)
-        .await;
-    match inner.connections.check(outcome, "sending a reply")? {
-        1 => Ok(()),
-        _ => Err(TransportError::NoSuchQueue {
-            queue: reply_to.to_owned(),
-        }),
+        crate::reply::send_reply(&self.inner, reply_to, reply).await
     }
 }
 

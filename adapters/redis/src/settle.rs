@@ -102,7 +102,7 @@ impl Entry {
 #[async_trait]
 impl Settle for RedisSettle {
     async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
-        crate::server::send_reply(&self.inner, reply_to, reply).await
+        crate::reply::send_reply(&self.inner, reply_to, reply).await
     }
 
     async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
