@@ -6,6 +6,8 @@ use std::sync::Arc;
 use fibrpc_domain::BigNumber;
 use fibrpc_fib::Fib;
 use fibrpc_ports::TransportError;
+#[cfg(test)]
+use fibrpc_rpc::TimedOut;
 use fibrpc_rpc::{CallError, RpcClient};
 use tokio::sync::{mpsc, oneshot};
 
@@ -114,6 +116,7 @@ pub(crate) fn transport_error_kind(error: &TransportError) -> &'static str {
     match error {
         TransportError::Disconnected { .. } => "disconnected",
         TransportError::Unreachable { .. } => "unreachable",
+        TransportError::AccessRefused { .. } => "access_refused",
         TransportError::NoSuchQueue { .. } => "no_such_queue",
         TransportError::Timeout { .. } => "transport_timeout",
         TransportError::Malformed { .. } => "malformed",
@@ -132,7 +135,7 @@ mod tests {
     fn every_failure_has_a_kind_of_its_own() {
         type CallError = fibrpc_rpc::CallError<fibrpc_domain::DomainError>;
         let kinds = [
-            call_error_kind(&CallError::Timeout(Duration::from_secs(1))),
+            call_error_kind(&CallError::Timeout(TimedOut::after(Duration::from_secs(1)))),
             call_error_kind(&CallError::BadReply { reason: "x".into() }),
             call_error_kind(&CallError::Transport(TransportError::disconnected("x"))),
             call_error_kind(&CallError::Transport(TransportError::NoSuchQueue {

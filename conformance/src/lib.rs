@@ -101,6 +101,11 @@ pub enum Guarantee {
     /// another consumer within [`TransportFactory::redelivery_timeout`]. An in-process
     /// broker dies with the process: it lacks this.
     RedeliveryAfterProcessDeath,
+    /// A request sent to a declared queue while no consumer consumes it waits there for one.
+    /// Lacking it (core NATS: no responders, no queue), `send_request` fails with
+    /// `NoSuchQueue` then, and the checks start their consumers (or, in the protocol kit, a
+    /// consumer that takes nothing) before they send.
+    QueuedRequests,
     /// A request held by a live consumer for longer than
     /// [`TransportFactory::redelivery_timeout`] is not delivered to another consumer.
     HeldRequestsStayHeld,

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::{Envelope, TransportError};
+use crate::{Envelope, FlowWatch, Stall, TransportError};
 
 /// The client side of a transport: sends requests and opens the address replies come to.
 ///
@@ -30,6 +30,21 @@ pub trait RequestTransport: Send + Sync {
 
     /// Publishes a request to the request queue `queue`.
     async fn send_request(&self, queue: &str, request: Envelope) -> Result<(), TransportError>;
+
+    /// Why a request to `queue` may be going unanswered, if the adapter can tell: the
+    /// protocol asks when a call timed out, to say so in its error. The adapter MUST answer
+    /// promptly (it bounds any round trip to the broker) and MUST NOT disturb the queue;
+    /// `None` means it sees nothing wrong, or cannot tell.
+    async fn stall(&self, queue: &str) -> Option<Stall> {
+        let _ = queue;
+        None
+    }
+
+    /// Follows the broker's flow control on this transport's connection, where the broker
+    /// has any; `None` where it has none.
+    fn flow(&self) -> Option<FlowWatch> {
+        None
+    }
 }
 
 /// The replies that arrive at one reply address, in arrival order.

@@ -8,6 +8,11 @@ pub enum TransportError {
     /// The broker could not be reached at all.
     #[error("cannot connect to {address}: {reason}")]
     Unreachable { address: String, reason: String },
+    /// The broker answered but refused the login (wrong user or password, no access to the
+    /// vhost or account): trying again with the same credentials fails the same way.
+    /// `address` has its password hidden.
+    #[error("the broker at {address} refused the login: {reason}")]
+    AccessRefused { address: String, reason: String },
     /// No queue of that name exists, so the message could not be delivered.
     #[error("no such queue: {queue:?}")]
     NoSuchQueue { queue: String },

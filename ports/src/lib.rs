@@ -16,6 +16,7 @@ mod connection;
 mod drop;
 mod envelope;
 mod error;
+mod flow;
 pub mod redact;
 mod server;
 
@@ -24,6 +25,7 @@ pub use connection::{Connection, QueueAdmin};
 pub use drop::spawn_from_drop;
 pub use envelope::{Envelope, ReplyError};
 pub use error::TransportError;
+pub use flow::{Flow, FlowWatch, Stall};
 pub use server::{IncomingRequest, ReplyTransport, RequestStream, Settle};
 
 #[cfg(feature = "mock")]

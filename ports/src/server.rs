@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::{Envelope, TransportError};
+use crate::{Envelope, FlowWatch, TransportError};
 
 /// The server side of a transport: takes requests from a queue. Replies go back through each
 /// request's own handle ([`IncomingRequest::reply`]).
@@ -22,6 +22,21 @@ pub trait ReplyTransport: Send + Sync {
         queue: &str,
         prefetch: u16,
     ) -> Result<Box<dyn RequestStream>, TransportError>;
+
+    /// Tells the adapter the names of the procedures a server hosts on `queue`, before it
+    /// consumes the queue, so that an adapter can offer more than the queue itself (NATS: a
+    /// subject per procedure, and the NATS services API describing the server). An adapter
+    /// MAY ignore it; requests naming any procedure MUST still arrive through the queue.
+    fn announce_procedures(&self, queue: &str, procedures: &[&'static str]) {
+        let _ = (queue, procedures);
+    }
+
+    /// Follows the broker's flow control on this transport's connection, where the broker
+    /// has any (see [`RequestTransport::flow`](crate::RequestTransport::flow)): while it
+    /// blocks publishing, replies wait, so a server is not ready.
+    fn flow(&self) -> Option<FlowWatch> {
+        None
+    }
 }
 
 /// The requests of one consumer, in delivery order.

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fibrpc_ports::ReplyTransport;
-use fibrpc_rpc::{RpcServer, ServerConfig, ServerHandle, ServerStats, Service};
+use fibrpc_rpc::{RpcServer, ServerConfig, ServerHandle, ServerState, ServerStats, Service};
 
 /// How long a graceful stop may take.
 const STOP_LIMIT: Duration = Duration::from_secs(20);
@@ -23,6 +23,22 @@ impl RunningServer {
         let handle = RpcServer::new(transport, config, service).spawn();
         let stats = handle.stats();
         Self { handle, stats }
+    }
+
+    /// Waits until the server consumes its queue: over a broker that keeps no queue (core
+    /// NATS), a call sent before would find no server.
+    ///
+    /// # Panics
+    /// If the server stops first, or is not consuming within 10 s.
+    pub async fn consuming(&self) {
+        let mut readiness = self.handle.readiness();
+        let state = tokio::time::timeout(
+            Duration::from_secs(10),
+            readiness.wait_for(|state| state.is_ready() || state == ServerState::Stopped),
+        )
+        .await
+        .expect("the server is not consuming within 10 s");
+        assert!(state.is_ready(), "the server stopped before consuming");
     }
 
     /// Kills the server as a crash would: its task is dropped mid-flight, with whatever

@@ -30,6 +30,11 @@ mod tests {
     fn kinds_name_the_variant() {
         let lost = CallError::Transport(TransportError::disconnected("gone"));
         assert_eq!(kind(&lost), "Disconnected");
-        assert_eq!(kind(&CallError::Timeout(Duration::from_secs(1))), "Timeout");
+        assert_eq!(
+            kind(&CallError::Timeout(fibrpc_rpc::TimedOut::after(
+                Duration::from_secs(1)
+            ))),
+            "Timeout"
+        );
     }
 }

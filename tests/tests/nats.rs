@@ -1,19 +1,39 @@
 //! NATS through the same kit as the other adapters: the transport contract and the whole
 //! RPC flow; then what is particular to NATS.
 
-mod contract {
-    fibrpc_conformance::contract_tests!(fibrpc_tests::NatsFactory::new_or_skip().await);
+mod core_mode {
+    mod contract {
+        fibrpc_conformance::contract_tests!(
+            fibrpc_tests::NatsFactory::new_or_skip(fibrpc_nats::NatsMode::Core).await
+        );
+    }
+
+    mod protocol {
+        fibrpc_conformance::protocol_tests!(
+            fibrpc_tests::NatsFactory::new_or_skip(fibrpc_nats::NatsMode::Core).await
+        );
+    }
 }
 
-mod protocol {
-    fibrpc_conformance::protocol_tests!(fibrpc_tests::NatsFactory::new_or_skip().await);
+mod jetstream_mode {
+    mod contract {
+        fibrpc_conformance::contract_tests!(
+            fibrpc_tests::NatsFactory::new_or_skip(fibrpc_nats::NatsMode::JetStream).await
+        );
+    }
+
+    mod protocol {
+        fibrpc_conformance::protocol_tests!(
+            fibrpc_tests::NatsFactory::new_or_skip(fibrpc_nats::NatsMode::JetStream).await
+        );
+    }
 }
 
 mod nats {
     use std::time::{Duration, Instant};
 
     use fibrpc_conformance::{eventually, unique_queue};
-    use fibrpc_nats::{NatsConfig, NatsTransport};
+    use fibrpc_nats::{NatsConfig, NatsMode, NatsTransport};
     use fibrpc_ports::{
         Envelope, IncomingRequest, QueueAdmin, ReplyTransport, RequestStream, RequestTransport,
         TransportError,
@@ -63,7 +83,8 @@ mod nats {
     /// off the work-queue stream on this server version: nothing stays behind.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn settled_and_expired_requests_leave_the_stream() {
-        let Some(factory) = fibrpc_tests::NatsFactory::new_or_skip().await else {
+        let Some(factory) = fibrpc_tests::NatsFactory::new_or_skip(NatsMode::JetStream).await
+        else {
             return;
         };
         let queue = unique_queue("nats-residue");

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use async_trait::async_trait;
-use fibrpc_ports::{Envelope, ReplyInbox, RequestTransport, TransportError};
+use fibrpc_ports::{
+    Envelope, Flow, FlowWatch, ReplyInbox, RequestTransport, Stall, TransportError,
+};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
@@ -88,6 +90,27 @@ impl RequestTransport for AmqpTransport {
             live.publisher.clone()
         };
         publish(self.link.unconfirmed_publishes(), &channel, queue, request).await
+    }
+
+    /// A blocked connection, else a request queue without consumers (a passive declare:
+    /// the queue exists, or the request would have come back as unroutable).
+    async fn stall(&self, queue: &str) -> Option<Stall> {
+        if let Flow::Blocked { reason } = &*self.link.flow().borrow() {
+            return Some(Stall::Blocked {
+                reason: reason.clone(),
+            });
+        }
+        let live = self.link.live().await.ok()?;
+        match crate::queue::consumers(&live, queue).await {
+            Ok(0) => Some(Stall::NoConsumer {
+                queue: queue.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+
+    fn flow(&self) -> Option<FlowWatch> {
+        Some(self.link.flow())
     }
 }
 

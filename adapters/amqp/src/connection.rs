@@ -4,14 +4,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use fibrpc_ports::TransportError;
+use fibrpc_ports::{Flow, FlowWatch, TransportError};
+use futures_util::StreamExt;
 use lapin::options::ConfirmSelectOptions;
 use lapin::tcp::OwnedTLSConfig;
-use lapin::{Channel, Connection, ConnectionProperties};
-use tokio::sync::{Mutex, Semaphore};
+use lapin::{Channel, Connection, ConnectionProperties, Event};
+use tokio::sync::{watch, Mutex, Semaphore};
 
 use crate::addresses::{host_port, parse_addresses, shuffled, AddressError, AddressRing};
-use crate::errors::translate;
+use crate::errors::{is_login_refused, translate};
 use crate::redact::scrub;
 use crate::{redact_url, AmqpConfig};
 
@@ -66,6 +67,8 @@ pub(crate) struct Link {
     /// Publishes not yet confirmed by the broker. A publish outlives a caller that gave up
     /// (see `client::publish`), so the callers' own bounds do not bound these.
     unconfirmed: Arc<Semaphore>,
+    /// The broker's flow control on the live connection (`connection.blocked`).
+    flow: watch::Sender<Flow>,
 }
 
 /// Publishes per connection awaiting their confirm at most; past it, publishers wait.
@@ -85,6 +88,7 @@ impl Link {
             reconnecting: Mutex::new(Attempts::default()),
             attempts_done: AtomicU64::new(0),
             unconfirmed: Arc::new(Semaphore::new(MAX_UNCONFIRMED_PUBLISHES)),
+            flow: watch::Sender::new(Flow::Open),
         })
     }
 
@@ -95,6 +99,11 @@ impl Link {
 
     pub(crate) fn unconfirmed_publishes(&self) -> &Arc<Semaphore> {
         &self.unconfirmed
+    }
+
+    /// Follows whether the broker blocks publishing on the live connection.
+    pub(crate) fn flow(&self) -> FlowWatch {
+        self.flow.subscribe()
     }
 
     pub(crate) fn config(&self) -> &AmqpConfig {
@@ -193,6 +202,7 @@ impl Link {
             match self.open_at(url).await {
                 Ok((connection, publisher)) => {
                     self.addresses.connected(index);
+                    follow_blocks(&connection, self.flow.clone());
                     if failures.is_empty() {
                         tracing::info!(%address, "connected to the broker");
                     } else {
@@ -206,7 +216,11 @@ impl Link {
                         address: address.into(),
                     });
                 }
-                Err(reason) => failures.push((address, reason)),
+                // Every address of a cluster knows the same users: no need to ask the next.
+                Err(Failure::LoginRefused(reason)) => {
+                    return Err(TransportError::AccessRefused { address, reason })
+                }
+                Err(Failure::Other(reason)) => failures.push((address, reason)),
             }
         }
         Err(unreachable(failures))
@@ -214,18 +228,25 @@ impl Link {
 
     /// A connection to `url` and its publishing channel, or why there are none within the
     /// connect timeout (password scrubbed).
-    async fn open_at(&self, url: &str) -> Result<(Connection, Channel), String> {
+    async fn open_at(&self, url: &str) -> Result<(Connection, Channel), Failure> {
+        let scrubbed = |reason: String| scrub(&reason, &self.config.url);
         let opening = async {
-            let connection = self.connect(url).await.map_err(|error| error.to_string())?;
+            let connection = self.connect(url).await.map_err(|error| {
+                if is_login_refused(&error) {
+                    Failure::LoginRefused(scrubbed(error.to_string()))
+                } else {
+                    Failure::Other(scrubbed(error.to_string()))
+                }
+            })?;
             let publisher = confirmed_channel(&connection)
                 .await
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| Failure::Other(scrubbed(error.to_string())))?;
             Ok((connection, publisher))
         };
         let timeout = self.config.connect_timeout;
         match tokio::time::timeout(timeout, opening).await {
-            Ok(outcome) => outcome.map_err(|reason: String| scrub(&reason, &self.config.url)),
-            Err(_) => Err(format!("no answer within {timeout:?}")),
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::Other(format!("no answer within {timeout:?}"))),
         }
     }
 
@@ -241,6 +262,32 @@ impl Link {
         let runtime = lapin::runtime::default_runtime()?;
         Connection::connect_with_config(url, properties, tls, runtime).await
     }
+}
+
+/// Why an address gave no connection.
+enum Failure {
+    /// The broker refused the user, password or vhost.
+    LoginRefused(String),
+    Other(String),
+}
+
+/// Follows the broker's `connection.blocked` and `connection.unblocked` on a new connection
+/// into `flow`, until the connection ends. A new connection starts unblocked: the broker
+/// says so again if its alarm still holds.
+fn follow_blocks(connection: &Connection, flow: watch::Sender<Flow>) {
+    flow.send_replace(Flow::Open);
+    let mut events = connection.events_listener();
+    tokio::spawn(async move {
+        while let Some(event) = events.next().await {
+            let now = match event {
+                Event::ConnectionBlocked(reason) => Flow::Blocked { reason },
+                Event::ConnectionUnblocked => Flow::Open,
+                _ => continue,
+            };
+            tracing::debug!(?now, "the broker's flow control changed");
+            flow.send_replace(now);
+        }
+    });
 }
 
 /// Every address tried and why it failed; one address keeps the single-broker form.

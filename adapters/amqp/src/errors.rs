@@ -1,7 +1,7 @@
 //! lapin's errors in the terms of the ports: the one place that maps them.
 
 use fibrpc_ports::TransportError;
-use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+use lapin::protocol::{AMQPErrorKind, AMQPHardError, AMQPSoftError};
 use lapin::ErrorKind;
 
 /// Translates a lapin error from an operation on `queue`.
@@ -36,9 +36,22 @@ pub(crate) fn translate(error: &lapin::Error, queue: &str) -> TransportError {
     }
 }
 
+/// True when the broker refused a connection's login: a wrong user or password
+/// (ACCESS_REFUSED), or a vhost the user may not use (NOT_ALLOWED).
+pub(crate) fn is_login_refused(error: &lapin::Error) -> bool {
+    let ErrorKind::ProtocolError(amqp) = error.kind() else {
+        return false;
+    };
+    matches!(
+        amqp.kind(),
+        AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)
+            | AMQPErrorKind::Hard(AMQPHardError::NOTALLOWED)
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use lapin::protocol::{AMQPError, AMQPHardError};
+    use lapin::protocol::AMQPError;
 
     use super::*;
 

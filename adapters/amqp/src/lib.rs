@@ -8,7 +8,8 @@
 //!   server-named queue per connection (the tutorial's callback queue), or to RabbitMQ's
 //!   direct reply-to.
 //! - Server side: an existing request queue is consumed as it is, whatever its kind and
-//!   arguments (a passive declare looks first); a missing one is declared as
+//!   arguments (the broker refuses our declare of it, then a passive declare finds it); a
+//!   missing one is declared as
 //!   [`RequestQueueSpec`] says (the tutorial's classic queue by default, or quorum, durable,
 //!   with a dead-letter exchange and a delivery limit). Requests are consumed with manual
 //!   acknowledgement under `basic.qos` prefetch; replies are published with confirms.

@@ -2,10 +2,13 @@
 //!
 //! Whoever declared a queue first chose its kind and arguments (a tutorial server declares a
 //! durable quorum `rpc_queue`, an operator adds a dead-letter exchange or a policy); declaring
-//! it again with other ones is refused by RabbitMQ with PRECONDITION_FAILED. So a server looks
-//! first (a passive declare) and consumes what it finds, and declares the queue only when it is
-//! missing. Each step runs on a channel of its own: the broker answers a failed declare by
-//! closing the channel it came on.
+//! it again with other ones is refused by RabbitMQ with PRECONDITION_FAILED. So a server
+//! declares the queue as its spec says, which creates a missing one and is a no-op on one
+//! declared so before; when the broker refuses, the queue exists with other arguments, and a
+//! passive declare confirms it and it is consumed as it is. Declaring first keeps a normal
+//! start quiet: the broker answers a failed declare by closing the channel it came on (each
+//! step runs on a channel of its own), and lapin logs every such close at ERROR, so a passive
+//! look for a queue that is not there yet would log an error on every first start.
 
 use fibrpc_ports::TransportError;
 use lapin::options::{ExchangeDeclareOptions, QueueDeclareOptions};
@@ -19,9 +22,9 @@ use crate::{QueueKind, RequestQueueSpec};
 /// What [`ensure_request_queue`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ensured {
-    /// The queue was there; it is used as it is.
+    /// The queue was there with other arguments than the spec's; it is used as it is.
     Existing,
-    /// The queue was missing and was declared as the spec says.
+    /// The queue is as the spec says: declared now, or before.
     Declared,
 }
 
@@ -33,21 +36,25 @@ pub(crate) async fn ensure_request_queue(
     queue: &str,
     spec: &RequestQueueSpec,
 ) -> Result<Ensured, TransportError> {
-    if exists(live, queue).await? {
-        return Ok(Ensured::Existing);
+    if let Err(error) = spec.validate() {
+        // Nothing to declare with: the queue must be there already.
+        return match exists(live, queue).await? {
+            true => Ok(Ensured::Existing),
+            false => Err(TransportError::Refused {
+                reason: format!("request queue {queue:?} not declared: {error}"),
+            }),
+        };
     }
-    spec.validate().map_err(|error| TransportError::Refused {
-        reason: format!("request queue {queue:?} not declared: {error}"),
-    })?;
     match declare(live, queue, spec).await {
         Ok(()) => {
-            tracing::info!(%queue, kind = ?spec.kind, durable = spec.is_durable(), "declared the request queue");
+            tracing::debug!(%queue, kind = ?spec.kind, durable = spec.is_durable(), "request queue declared");
             if let Some(exchange) = &spec.dead_letter_exchange {
                 warn_if_missing_exchange(live, exchange).await;
             }
             Ok(Ensured::Declared)
         }
-        // Declared meanwhile by someone else, differently: a race lost, not a failure.
+        // There with other arguments (or exclusive to another connection, or a reserved
+        // name): a queue that exists is used as it is.
         Err(refused @ TransportError::Refused { .. }) => match exists(live, queue).await {
             Ok(true) => Ok(Ensured::Existing),
             _ => Err(refused),
@@ -58,6 +65,15 @@ pub(crate) async fn ensure_request_queue(
 
 /// A passive declare: true if `queue` exists, false if the broker says it does not.
 async fn exists(live: &Live, queue: &str) -> Result<bool, TransportError> {
+    match consumers(live, queue).await {
+        Ok(_) => Ok(true),
+        Err(TransportError::NoSuchQueue { .. }) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// A passive declare: how many consumers `queue` has.
+pub(crate) async fn consumers(live: &Live, queue: &str) -> Result<u32, TransportError> {
     let options = QueueDeclareOptions {
         passive: true,
         ..Default::default()
@@ -67,15 +83,12 @@ async fn exists(live: &Live, queue: &str) -> Result<bool, TransportError> {
         .queue_declare(queue.into(), options, FieldTable::default())
         .await;
     match outcome {
-        Ok(_) => {
+        Ok(declared) => {
             close(channel).await;
-            Ok(true)
+            Ok(declared.consumer_count())
         }
         // The broker closed the channel with its answer: nothing to close.
-        Err(error) => match translate(&error, queue) {
-            TransportError::NoSuchQueue { .. } => Ok(false),
-            other => Err(other),
-        },
+        Err(error) => Err(translate(&error, queue)),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fibrpc_ports::{
-    spawn_from_drop, Envelope, IncomingRequest, ReplyTransport, RequestStream, Settle,
+    spawn_from_drop, Envelope, FlowWatch, IncomingRequest, ReplyTransport, RequestStream, Settle,
     TransportError,
 };
 use futures_util::StreamExt;
@@ -23,7 +23,7 @@ use crate::client::publish;
 use crate::connection::Live;
 use crate::errors::translate;
 use crate::properties::{to_envelope, to_properties};
-use crate::queue::{ensure_request_queue, Ensured};
+use crate::queue::ensure_request_queue;
 use crate::AmqpTransport;
 
 /// How long a cancelled consumer is given to hand back what the broker had already sent it.
@@ -47,12 +47,9 @@ impl ReplyTransport for AmqpTransport {
             match consume(&live, queue, prefetch).await {
                 // RabbitMQ 3.10 shows a quorum queue declared elsewhere a moment ago before its
                 // replica runs, and answers a consume then with INTERNAL_ERROR, closing the
-                // connection: seen with two servers starting at once. Try again on a new one.
-                Err(error)
-                    if error.is_disconnection()
-                        && found == Ensured::Existing
-                        && attempt < CONSUME_ATTEMPTS =>
-                {
+                // connection: seen with two servers starting at once (the second one's declare
+                // succeeds too, so whoever declared it, try again on a new connection).
+                Err(error) if error.is_disconnection() && attempt < CONSUME_ATTEMPTS => {
                     tracing::debug!(%queue, %error, attempt, "consuming again");
                     attempt += 1;
                 }
@@ -62,6 +59,10 @@ impl ReplyTransport for AmqpTransport {
                 }
             }
         }
+    }
+
+    fn flow(&self) -> Option<FlowWatch> {
+        Some(self.link.flow())
     }
 }
 

@@ -121,7 +121,7 @@ async fn an_inconsistent_list_is_refused_at_once() {
 }
 
 #[tokio::test]
-async fn a_wrong_password_is_unreachable_without_the_password() {
+async fn a_wrong_password_is_a_refused_login_without_the_password() {
     let Some(url) = broker_url().await else {
         return;
     };
@@ -141,7 +141,7 @@ async fn a_wrong_password_is_unreachable_without_the_password() {
         .err()
         .expect("a wrong password to be refused");
     assert!(
-        matches!(error, TransportError::Unreachable { .. }),
+        matches!(error, TransportError::AccessRefused { .. }),
         "{error:?}"
     );
     assert!(!format!("{error} {error:?}").contains(SECRET), "{error:?}");

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use crate::headers::{to_envelope, to_headers};
-use crate::{errors, names, NatsTransport};
+use crate::{core_client, errors, names, NatsMode, NatsTransport};
 
 /// How long `open_reply_inbox` waits for the server to confirm the inbox's subscription.
 const PROBE_LIMIT: Duration = Duration::from_secs(5);
@@ -34,7 +34,7 @@ impl RequestTransport for NatsTransport {
         self.client
             .publish(address.clone(), Default::default())
             .await
-            .map_err(|error| errors::reply_publish(&address, &error))?;
+            .map_err(|error| errors::core_publish(&address, &error))?;
         match tokio::time::timeout(PROBE_LIMIT, subscriber.next()).await {
             Ok(Some(_probe)) => {}
             Ok(None) => return Err(errors::subscription_ended()),
@@ -49,6 +49,9 @@ impl RequestTransport for NatsTransport {
     }
 
     async fn send_request(&self, queue: &str, request: Envelope) -> Result<(), TransportError> {
+        if self.mode == NatsMode::Core {
+            return core_client::send_request(self, queue, request).await;
+        }
         let headers = to_headers(&request)?;
         let mut disconnections = self.disconnections.clone();
         disconnections.mark_unchanged();

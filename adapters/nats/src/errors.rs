@@ -28,8 +28,9 @@ pub(crate) fn connect(address: &str, url: &str, error: &ConnectError) -> Transpo
     match error.kind() {
         // Reached, but turned away: retrying with the same credentials will not help.
         ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
-            TransportError::Refused {
-                reason: format!("{address}: {reason}"),
+            TransportError::AccessRefused {
+                address: address.to_owned(),
+                reason,
             }
         }
         _ => TransportError::Unreachable {
@@ -64,17 +65,17 @@ pub(crate) fn unconfirmed(queue: &str) -> TransportError {
     ))
 }
 
-/// A core NATS publish of a reply to `reply_to`.
-pub(crate) fn reply_publish(reply_to: &str, error: &PublishError) -> TransportError {
+/// A core NATS publish to `subject`: a reply address, or core mode's request subject.
+pub(crate) fn core_publish(subject: &str, error: &PublishError) -> TransportError {
     match error.kind() {
         // Not disconnected: the protocol would leave the request for redelivery, and the
         // reply would be too large again (a poison loop).
         PublishErrorKind::MaxPayloadExceeded => TransportError::Refused {
-            reason: format!("reply to {reply_to:?}: {error}"),
+            reason: format!("publishing to {subject:?}: {error}"),
         },
         // No subscription can have such a subject: the address cannot exist.
         PublishErrorKind::InvalidSubject => TransportError::NoSuchQueue {
-            queue: reply_to.to_owned(),
+            queue: subject.to_owned(),
         },
         PublishErrorKind::Send => TransportError::disconnected(error.to_string()),
     }
@@ -190,4 +191,32 @@ pub(crate) fn header(name: &str) -> TransportError {
 /// What inboxes and request streams end with when the client reports a disconnection.
 pub(crate) fn connection_lost() -> TransportError {
     TransportError::disconnected("NATS connection lost (replies sent meanwhile may be lost)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_login_is_its_own_kind_without_the_password() {
+        let url = "nats://me:hunter2@127.0.0.1:4222";
+        for kind in [
+            ConnectErrorKind::Authentication,
+            ConnectErrorKind::AuthorizationViolation,
+        ] {
+            let error = connect(
+                "nats://me:***@127.0.0.1:4222",
+                url,
+                &ConnectError::new(kind),
+            );
+            assert!(
+                matches!(error, TransportError::AccessRefused { .. }),
+                "{error:?}"
+            );
+            assert!(
+                !format!("{error} {error:?}").contains("hunter2"),
+                "{error:?}"
+            );
+        }
+    }
 }

@@ -1,5 +1,13 @@
-//! fibrpc's NATS transport: implements both transport ports over NATS, requests through
-//! JetStream and replies over core NATS.
+//! fibrpc's NATS transport: implements both transport ports over NATS, in one of two modes
+//! ([`NatsMode`]), with replies over core NATS in both.
+//!
+//! Core mode (the default) is core NATS request/reply, as NATS users do RPC: servers join the
+//! queue group `q` on the queue's subject and on one subject per procedure, a request goes to
+//! one of them or fails at once with "no responders" (`NoSuchQueue`), and each server answers
+//! the NATS services API (`$SRV.PING|INFO|STATS`). Nothing is stored: settling is bookkeeping,
+//! and a request whose server dies is lost. See `core_client`, `core_server` and `service`.
+//!
+//! JetStream mode stores requests, as follows.
 //!
 //! - A request queue is a JetStream stream (work-queue retention) capturing the subject
 //!   `fibrpc.req.<queue>`, with one durable pull consumer shared by every server of the queue
@@ -32,13 +40,20 @@
 //! and tokio only.
 
 mod client;
+mod core_client;
+mod core_server;
 mod errors;
 mod headers;
+mod mode;
 mod names;
 mod pull;
 mod redact;
+mod reply;
 mod server;
+mod service;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -46,7 +61,23 @@ use async_trait::async_trait;
 use fibrpc_ports::{QueueAdmin, TransportError};
 use tokio::sync::watch;
 
-pub use names::{stream_name, subject};
+/// `next`'s outcome, or `Disconnected` as soon as the connection is lost (checked first, so
+/// that a busy source cannot hide a loss behind what it has).
+pub(crate) async fn unless_disconnected<T>(
+    disconnections: &mut watch::Receiver<u64>,
+    next: impl std::future::Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    if disconnections.has_changed().unwrap_or(true) {
+        return Err(errors::connection_lost());
+    }
+    tokio::select! {
+        outcome = next => outcome,
+        _ = disconnections.changed() => Err(errors::connection_lost()),
+    }
+}
+
+pub use mode::NatsMode;
+pub use names::{procedure_subject, stream_name, subject};
 pub use redact::redact;
 
 #[derive(Debug, Clone)]
@@ -60,6 +91,9 @@ pub struct NatsConfig {
     /// live server holding a request keeps it however long it takes (it sends progress
     /// acknowledgements). An existing consumer keeps the ack wait it was created with.
     pub ack_wait: Duration,
+    /// Core request/reply (the default) or JetStream. A `mode=core|jetstream` query in
+    /// `url` (`nats://127.0.0.1:4222?mode=jetstream`) takes precedence.
+    pub mode: NatsMode,
 }
 
 impl Default for NatsConfig {
@@ -68,6 +102,7 @@ impl Default for NatsConfig {
             url: "nats://127.0.0.1:4222".to_owned(),
             connect_timeout: Duration::from_secs(5),
             ack_wait: Duration::from_secs(5),
+            mode: NatsMode::Core,
         }
     }
 }
@@ -81,12 +116,20 @@ pub struct NatsTransport {
     /// Bumped at every disconnection; inboxes and streams watch it to end themselves.
     disconnections: watch::Receiver<u64>,
     ack_wait: Duration,
+    mode: NatsMode,
+    /// The procedures servers announced per queue (`announce_procedures`), for core mode's
+    /// subjects and the services API.
+    announced: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    /// Core mode's no-responders check, set up by the first request sent.
+    responders: Arc<tokio::sync::OnceCell<core_client::Responders>>,
 }
 
 impl NatsTransport {
     /// Connects within `config.connect_timeout`, or fails with `Unreachable` naming the
     /// address (password redacted); `Refused` when the server turns the credentials away.
     pub async fn connect(config: NatsConfig) -> Result<Self, TransportError> {
+        let (url, mode) = mode::from_url(&config.url, config.mode)?;
+        let config = NatsConfig { url, ..config };
         let address = redact(&config.url);
         let (bump, disconnections) = watch::channel(0u64);
         let options = async_nats::ConnectOptions::new()
@@ -123,6 +166,9 @@ impl NatsTransport {
             client,
             disconnections,
             ack_wait: config.ack_wait,
+            mode,
+            announced: Arc::default(),
+            responders: Arc::default(),
         })
     }
 
@@ -136,20 +182,50 @@ impl NatsTransport {
             .await
             .map_err(|error| errors::reconnect(&error))
     }
+
+    /// Records what a server hosts on `queue`, for core mode's subjects and services API.
+    fn announce(&self, queue: &str, procedures: Vec<String>) {
+        self.announced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(queue.to_owned(), procedures);
+    }
+
+    /// What was announced for `queue`: none if nothing was.
+    fn announced(&self, queue: &str) -> Vec<String> {
+        self.announced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(queue)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether this connection does core request/reply or JetStream.
+    pub fn mode(&self) -> NatsMode {
+        self.mode
+    }
 }
 
 #[async_trait]
 impl QueueAdmin for NatsTransport {
     /// Creates the stream of `queue`, so that requests can be sent before any server has
-    /// started (servers create the consumer).
+    /// started (servers create the consumer). Core mode has no queue to declare: a queue
+    /// exists while a server subscribes to it.
     async fn declare_request_queue(&self, queue: &str) -> Result<(), TransportError> {
+        if self.mode == NatsMode::Core {
+            return Ok(());
+        }
         server::declare_stream(&self.jetstream, queue)
             .await
             .map(|_| ())
     }
 
-    /// Deletes the stream of `queue`, its consumer and what is in it.
+    /// Deletes the stream of `queue`, its consumer and what is in it (nothing in core mode).
     async fn delete_queue(&self, queue: &str) -> Result<(), TransportError> {
+        if self.mode == NatsMode::Core {
+            return Ok(());
+        }
         self.jetstream
             .delete_stream(stream_name(queue))
             .await
@@ -159,6 +235,10 @@ impl QueueAdmin for NatsTransport {
 
     /// The requests `queue`'s stream holds: waiting, or handed out and not yet settled.
     async fn queue_depth(&self, queue: &str) -> Result<u64, TransportError> {
+        // Core NATS keeps no requests: what no server takes at once is gone.
+        if self.mode == NatsMode::Core {
+            return Ok(0);
+        }
         let stream = self
             .jetstream
             .get_stream(stream_name(queue))

@@ -13,9 +13,9 @@ use fibrpc_ports::{
 };
 use tokio::sync::watch;
 
-use crate::headers::{self, to_envelope, to_headers};
+use crate::headers::{self, to_envelope};
 use crate::pull::Puller;
-use crate::{errors, names, NatsTransport};
+use crate::{core_server, errors, names, unless_disconnected, NatsMode, NatsTransport};
 
 /// How long a stopped consumer waits for a message its outstanding pull request may still
 /// bring.
@@ -77,6 +77,10 @@ impl ReplyTransport for NatsTransport {
         queue: &str,
         prefetch: u16,
     ) -> Result<Box<dyn RequestStream>, TransportError> {
+        if self.mode == NatsMode::Core {
+            // Core NATS pushes requests: there is no prefetch to set.
+            return core_server::consume(self, queue).await;
+        }
         let consumer = declare(&self.jetstream, queue, prefetch, self.ack_wait).await?;
         let mut disconnections = self.disconnections.clone();
         disconnections.mark_unchanged();
@@ -96,21 +100,11 @@ impl ReplyTransport for NatsTransport {
             ack_wait: consumer.cached_info().config.ack_wait,
         }))
     }
-}
 
-/// Publishes `reply` over core NATS and flushes: Ok must mean the server has the reply, as the
-/// protocol acknowledges the request next.
-pub(crate) async fn send_reply(
-    client: &async_nats::Client,
-    reply_to: &str,
-    reply: Envelope,
-) -> Result<(), TransportError> {
-    let headers = to_headers(&reply)?;
-    client
-        .publish_with_headers(reply_to.to_owned(), headers, reply.body.into())
-        .await
-        .map_err(|error| errors::reply_publish(reply_to, &error))?;
-    client.flush().await.map_err(|error| errors::flush(&error))
+    fn announce_procedures(&self, queue: &str, procedures: &[&'static str]) {
+        let procedures = procedures.iter().map(|name| (*name).to_owned()).collect();
+        self.announce(queue, procedures);
+    }
 }
 
 struct NatsRequestStream {
@@ -138,15 +132,8 @@ impl RequestStream for NatsRequestStream {
             return Err(TransportError::Cancelled);
         }
         loop {
-            if self.disconnections.has_changed().unwrap_or(true) {
-                return Err(self.end(errors::connection_lost()));
-            }
             let puller = self.puller.as_mut().ok_or_else(errors::connection_lost)?;
-            let message = tokio::select! {
-                message = puller.next() => message,
-                _ = self.disconnections.changed() => Err(errors::connection_lost()),
-            };
-            let message = match message {
+            let message = match unless_disconnected(&mut self.disconnections, puller.next()).await {
                 Ok(message) => message,
                 Err(error) => return Err(self.end(error)),
             };
@@ -258,7 +245,7 @@ impl NatsSettle {
 #[async_trait]
 impl Settle for NatsSettle {
     async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
-        send_reply(&self.client, reply_to, reply).await
+        crate::reply::send_reply(&self.client, reply_to, reply, true).await
     }
 
     async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {

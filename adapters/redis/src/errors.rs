@@ -50,11 +50,16 @@ pub(crate) fn silent(limit: Duration) -> TransportError {
 /// from the reason too.
 pub(crate) fn connect(address: &str, url: &str, error: &RedisError) -> TransportError {
     let reason = scrub(&error.to_string(), url);
+    // Reached, but turned away: the same credentials will not do better.
+    if error.kind() == ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("WRONGPASS" | "NOAUTH"))
+    {
+        return TransportError::AccessRefused {
+            address: address.to_owned(),
+            reason,
+        };
+    }
     match error.kind() {
-        // Reached, but turned away: the same credentials will not do better.
-        ErrorKind::AuthenticationFailed => TransportError::Refused {
-            reason: format!("{address}: {reason}"),
-        },
         ErrorKind::Server(_) | ErrorKind::Extension => TransportError::Refused {
             reason: format!("{address}: {reason}"),
         },

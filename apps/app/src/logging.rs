@@ -4,10 +4,10 @@ use std::io::IsTerminal;
 /// (`server`: info), other programs speak up only for warnings, unless `RUST_LOG` says
 /// otherwise.
 pub fn init_logging(server: bool) {
-    // lapin logs each channel or connection the broker closes (at ERROR) and each returned
-    // message: the adapter turns every one of those into the typed error that fibrpc reports
-    // in one line, and a passive declare of a missing queue is no error at all. So lapin is
-    // silent by default; `RUST_LOG=info,lapin=debug` shows it.
+    // A normal run makes lapin log nothing at WARN or ERROR, but a refused login makes it log
+    // three ERROR lines (and a queue declared elsewhere with other arguments one) that the
+    // adapter reports as one typed error: see docs/observability.md. So lapin is silent by
+    // default; `RUST_LOG=info,lapin=debug` shows it.
     let default = match server {
         true => "info,lapin=off",
         false => "warn,lapin=off",

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fibrpc_rpc::metrics::{self, Registry};
-use fibrpc_rpc::Readiness;
+use fibrpc_rpc::{Readiness, ServerState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -131,7 +131,13 @@ fn route(method: &str, path: &str, registry: &Registry, readiness: &Readiness) -
             if state.is_ready() {
                 Response::text("200 OK", "ready\n")
             } else {
-                let body = format!("not ready: {}\n", state.name());
+                let body = match readiness.blocked_reason() {
+                    // The broker's reason is what an operator needs to read.
+                    Some(reason) if state == ServerState::Blocked => {
+                        format!("not ready: blocked ({reason})\n")
+                    }
+                    _ => format!("not ready: {}\n", state.name()),
+                };
                 Response::text("503 Service Unavailable", body)
             }
         }

@@ -51,13 +51,13 @@ pub static TRANSPORTS: &[Transport] = &[
     },
     Transport {
         name: "nats",
-        about: "NATS with JetStream",
+        about: "NATS: core request/reply, or JetStream with `?mode=jetstream` in the URL",
         schemes: &["nats"],
         url_flag: Some(UrlFlag {
             long: "nats-url",
             env: "NATS_URL",
             default: "nats://127.0.0.1:4222",
-            help: "The NATS server's URL, for `--transport nats`",
+            help: "The NATS server's URL, for `--transport nats`; `?mode=jetstream` stores requests in JetStream",
         }),
         in_process: false,
         takes_queue_spec: false,

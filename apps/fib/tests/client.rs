@@ -11,7 +11,7 @@ use fibrpc_fib::{Fib, FibWire};
 use fibrpc_rpc::codec::BINCODE;
 use fibrpc_rpc::{
     Backoff, CallError, ClientConfig, ClientStats, Endpoint, Procedure, RetryPolicy, RpcClient,
-    Wire,
+    TimedOut, Wire,
 };
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +84,8 @@ fn transport(
 ) -> MockRequestTransport {
     let mut transport = MockRequestTransport::new();
     expect_inboxes(&mut transport, inboxes);
+    // Asked when a call timed out: it sees nothing wrong.
+    transport.expect_stall().returning(|_| None);
     let sent = Mutex::new(sent);
     transport
         .expect_send_request()
@@ -188,7 +190,9 @@ async fn a_reply_for_another_call_is_not_delivered() {
 
     assert_eq!(
         call.await.unwrap(),
-        Err(CallError::Timeout(Duration::from_millis(300)))
+        Err(CallError::Timeout(TimedOut::after(Duration::from_millis(
+            300
+        ))))
     );
     assert_eq!(
         client.stats(),

@@ -95,6 +95,8 @@ async fn serve_with<S: Send + Sync + 'static>(
     config: ServerConfig,
 ) {
     let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
+    transport.expect_announce_procedures().return_const(());
     let mut script: VecDeque<IncomingRequest> = requests.into();
     let mut stream = MockRequestStream::new();
     stream
@@ -102,6 +104,7 @@ async fn serve_with<S: Send + Sync + 'static>(
         .returning(move || script.pop_front().ok_or(TransportError::Cancelled));
     stream.expect_cancel().times(1).returning(|| Ok(()));
     let mut stream = Some(stream);
+    transport.expect_announce_procedures().return_const(());
     transport
         .expect_consume_requests()
         .withf(|queue, prefetch| queue == "rpc" && *prefetch == 3)

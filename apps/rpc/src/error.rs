@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use fibrpc_ports::TransportError;
+use fibrpc_ports::{Stall, TransportError};
 
 /// Why a call returned no response. `E` is the procedure's own error type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,9 +12,9 @@ pub enum CallError<E> {
     /// procedure, unreadable or oversized request, a handler that panicked.
     #[error("the server refused the call: {0}")]
     Fault(#[from] Fault),
-    /// No reply came before the call's deadline.
-    #[error("no reply within {0:?}")]
-    Timeout(Duration),
+    /// No reply came before the call's deadline; with what the client saw, when it knows.
+    #[error("{0}")]
+    Timeout(TimedOut),
     /// The transport failed the call (lost connection, no such queue, ...).
     #[error(transparent)]
     Transport(#[from] TransportError),
@@ -54,6 +54,44 @@ impl<E> CallError<E> {
             CallError::BadReply { reason } => CallError::BadReply { reason },
         }
     }
+}
+
+/// A call that got no reply within `after`, and why, as far as the client could see when it
+/// gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedOut {
+    pub after: Duration,
+    pub seen: Option<Unanswered>,
+}
+
+impl TimedOut {
+    /// A timeout with nothing seen.
+    pub fn after(after: Duration) -> Self {
+        Self { after, seen: None }
+    }
+}
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no reply within {:?}", self.after)?;
+        match &self.seen {
+            Some(seen) => write!(f, ": {seen}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a client saw of a call that timed out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unanswered {
+    /// The transport's view: no consumer on the queue, a connection the broker blocks.
+    #[error(transparent)]
+    Stalled(#[from] Stall),
+    /// The client's reply address was lost and not yet open again, so the call could not
+    /// be sent (or its reply could not come back).
+    #[error("the client's reply address was lost and is not open again yet")]
+    ReplyAddressLost,
 }
 
 /// An error the server answers with by itself, whatever the procedure: it travels in the reply
@@ -113,4 +151,7 @@ pub enum ServerError {
     /// The task running the server failed (a panic).
     #[error("the server task failed: {reason}")]
     Task { reason: String },
+    /// The server stopped before it consumed its request queue.
+    #[error("the server stopped before it was ready")]
+    StoppedBeforeReady,
 }

@@ -36,7 +36,7 @@ pub mod trace;
 pub use backoff::Backoff;
 pub use client::{ClientConfig, ClientStats, RetryPolicy, RpcClient};
 pub use codec::Codec;
-pub use error::{CallError, Fault, ServerError};
+pub use error::{CallError, Fault, ServerError, TimedOut, Unanswered};
 /// The port traits and types a program that builds clients and servers names.
 pub use fibrpc_ports::{Envelope, ReplyError, ReplyTransport, RequestTransport, TransportError};
 pub use metrics::Metrics;

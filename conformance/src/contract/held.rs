@@ -168,8 +168,7 @@ pub async fn held_requests_stay_with_their_consumer(factory: &dyn TransportFacto
     }
     let queue = queue(factory, "held").await;
     let (one, two) = (connect(factory).await, connect(factory).await);
-    send(&one, &queue, request("held")).await;
-    let mut first = consume(&one, &queue, 1).await;
+    let mut first = send_then_consume(factory, (&one, &one), &queue, 1, [request("held")]).await;
     let held = next(&mut first).await;
     let mut second = consume(&two, &queue, 1).await;
     // Not synchronisation: how long the request is held is what is under test.

@@ -121,6 +121,29 @@ async fn consume(connection: &Connection, queue: &str, prefetch: u16) -> Box<dyn
     .expect("cannot consume the queue")
 }
 
+/// Sends `requests` to `queue` and starts a consumer on `consumer`: in that order where the
+/// broker keeps requests for a consumer yet to come, else (lacking
+/// [`Guarantee::QueuedRequests`]) the consumer first.
+async fn send_then_consume(
+    factory: &dyn TransportFactory,
+    (sender, consumer): (&Connection, &Connection),
+    queue: &str,
+    prefetch: u16,
+    requests: impl IntoIterator<Item = Envelope>,
+) -> Box<dyn RequestStream> {
+    let early = match factory.lacks(Guarantee::QueuedRequests) {
+        Some(_) => Some(consume(consumer, queue, prefetch).await),
+        None => None,
+    };
+    for request in requests {
+        send(sender, queue, request).await;
+    }
+    match early {
+        Some(stream) => stream,
+        None => consume(consumer, queue, prefetch).await,
+    }
+}
+
 async fn send(connection: &Connection, queue: &str, request: Envelope) {
     within(
         "sending a request",

@@ -22,7 +22,7 @@ pub use self::calls::*;
 pub use self::fib::*;
 pub use self::services::*;
 pub use self::workload::{FibWorkload, TextWorkload, Workload};
-use crate::{unique_queue, Connection, TransportFactory};
+use crate::{unique_queue, Connection, Guarantee, TransportFactory};
 
 /// Expands to one test per protocol scenario, over the factory `$factory` evaluates to
 /// (`Option<impl TransportFactory>`; `None` skips): the calls with fib, fib's wire, the calls
@@ -119,7 +119,9 @@ async fn client(factory: &dyn TransportFactory, config: ClientConfig) -> RpcClie
 /// A fib server (the default bound) on a connection of its own.
 async fn fib_server(factory: &dyn TransportFactory, config: ServerConfig) -> RunningServer {
     let service = Fib::service(Fibonacci::default());
-    RunningServer::start(connect(factory).await.replies, config, service)
+    let server = RunningServer::start(connect(factory).await.replies, config, service);
+    server.consuming().await;
+    server
 }
 
 /// A queue that exists before any server consumes it, deleted when the scenario ends.
@@ -133,22 +135,46 @@ async fn queue(factory: &dyn TransportFactory, purpose: &str) -> String {
     name
 }
 
-/// Takes one request off `queue` with a bare consumer, bypassing the server.
-async fn take_request(
+/// A bare consumer of `queue`, bypassing the server; started before the call it is to take is
+/// made, since a broker without queues (lacking `QueuedRequests`) keeps nothing for later.
+async fn bare_consumer(
     connection: &Connection,
     queue: &str,
     prefetch: u16,
-) -> (Box<dyn RequestStream>, IncomingRequest) {
-    let mut stream = connection
+) -> Box<dyn RequestStream> {
+    connection
         .replies
         .consume_requests(queue, prefetch)
         .await
-        .unwrap();
-    let request = tokio::time::timeout(LIMIT, stream.next_request())
+        .expect("cannot consume the queue")
+}
+
+/// The next request `stream` hands out.
+async fn take_request(stream: &mut Box<dyn RequestStream>) -> IncomingRequest {
+    tokio::time::timeout(LIMIT, stream.next_request())
         .await
         .expect("no request arrived")
-        .unwrap();
-    (stream, request)
+        .unwrap()
+}
+
+/// Where the broker keeps no queue (it lacks `QueuedRequests`), a consumer that takes
+/// nothing, so that calls to `queue` go unanswered as they would in a queue no server
+/// consumes (rather than fail at once with `NoSuchQueue`). Keep it while that should last.
+async fn silent_consumer(
+    factory: &dyn TransportFactory,
+    queue: &str,
+) -> Option<Box<dyn RequestStream>> {
+    factory.lacks(Guarantee::QueuedRequests)?;
+    Some(bare_consumer(&connect(factory).await, queue, 1).await)
+}
+
+/// True, with the reason printed, when the broker lacks `guarantee`.
+fn skipped(factory: &dyn TransportFactory, check: &str, guarantee: Guarantee) -> bool {
+    let reason = factory.lacks(guarantee);
+    if let Some(reason) = reason {
+        eprintln!("skipping {check}: {reason}");
+    }
+    reason.is_some()
 }
 
 /// Sends one raw request and waits for its reply on a fresh reply address.

@@ -34,6 +34,7 @@ pub async fn unknown_procedures_get_an_error_reply_at_once(factory: &dyn Transpo
         server_config(&queue),
         service,
     );
+    server.consuming().await;
     let client = client(factory, client_config(&queue)).await;
 
     let started = Instant::now();
@@ -104,6 +105,7 @@ pub async fn several_services_share_a_queue(factory: &dyn TransportFactory) {
         server_config(&queue),
         service,
     );
+    server.consuming().await;
     let binary = client(factory, client_config(&queue)).await;
     let config = ClientConfig {
         codec: fibrpc_fib::TEXT,
@@ -190,6 +192,7 @@ pub async fn a_procedure_bounds_its_own_concurrency(factory: &dyn TransportFacto
         ..server_config(&queue)
     };
     let server = RunningServer::start(connect(factory).await.replies, config, service);
+    server.consuming().await;
     let config = ClientConfig {
         timeout: LIMIT,
         ..client_config(&queue)

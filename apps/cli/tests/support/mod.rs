@@ -191,44 +191,56 @@ pub fn replies_of(server: &mut Process) -> u64 {
 pub fn python_with_pika() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
-        .get_or_init(|| {
-            let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
-            let python = venv.join("bin").join("python");
-            let has_pika = || {
-                Command::new(&python)
-                    .args(["-c", "import pika"])
-                    .status()
-                    .is_ok_and(|status| status.success())
-            };
-            if !has_pika() {
-                let made = Command::new("python3")
-                    .arg("-m")
-                    .arg("venv")
-                    .arg(&venv)
-                    .status();
-                assert!(
-                    made.is_ok_and(|s| s.success()),
-                    "cannot create a venv with python3"
-                );
-                let installed = Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                        "pika==1.3.2",
-                    ])
-                    .status();
-                assert!(
-                    installed.is_ok_and(|s| s.success()),
-                    "cannot pip install pika"
-                );
-                assert!(has_pika(), "pika installed but not importable");
-            }
-            python
-        })
+        .get_or_init(|| python_venv("interop-venv", "pika", "pika==1.3.2"))
         .clone()
+}
+
+/// The Python of a venv with nats-py (NATS's own Python client), made once per test run.
+pub fn python_with_nats() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| python_venv("nats-venv", "nats", "nats-py==2.16.0"))
+        .clone()
+}
+
+/// The Python of the venv `name` under the target directory, with `requirement` installed
+/// from PyPI unless `module` imports already.
+fn python_venv(name: &str, module: &str, requirement: &str) -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let python = venv.join("bin").join("python");
+    let has_module = || {
+        Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !has_module() {
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status();
+        assert!(
+            made.is_ok_and(|s| s.success()),
+            "cannot create a venv with python3"
+        );
+        let installed = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                requirement,
+            ])
+            .status();
+        assert!(
+            installed.is_ok_and(|s| s.success()),
+            "cannot pip install {requirement}"
+        );
+        assert!(has_module(), "{requirement} installed but not importable");
+    }
+    python
 }
 
 /// The `node_modules` folder of amqplib (the tutorial's JavaScript client), installed with npm

@@ -2,6 +2,7 @@
 
 mod dispatch;
 mod pending;
+mod stall;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,11 +16,12 @@ use tracing::Instrument;
 
 use self::dispatch::ReplyAddress;
 use self::pending::PendingCalls;
+use self::stall::StallProbe;
 use crate::codec::{self, truncate_for_display, Codec};
 use crate::metrics::{CallOutcome, Metrics};
 use crate::procedure::request_codec;
 use crate::trace::TraceContext;
-use crate::{Backoff, CallError, Endpoint, Wire};
+use crate::{Backoff, CallError, Endpoint, TimedOut, Unanswered, Wire};
 
 /// Whether a failed call is sent again. Applies only to procedures that say they are
 /// idempotent ([`Endpoint::IDEMPOTENT`]): a call whose request was taken by a server
@@ -95,6 +97,7 @@ struct Inner {
     reply_address: watch::Receiver<Option<ReplyAddress>>,
     in_flight: Semaphore,
     retries: AtomicU64,
+    stalls: StallProbe,
     dispatcher: JoinHandle<()>,
 }
 
@@ -129,6 +132,7 @@ impl RpcClient {
             inner: Arc::new(Inner {
                 in_flight: Semaphore::new(config.max_in_flight.max(1)),
                 retries: AtomicU64::new(0),
+                stalls: StallProbe::default(),
                 transport,
                 config,
                 pending,
@@ -216,9 +220,27 @@ impl RpcClient {
                 }
             }
         };
-        tokio::time::timeout_at(deadline, attempts)
-            .await
-            .unwrap_or(Err(CallError::Timeout(timeout)))
+        match tokio::time::timeout_at(deadline, attempts).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(CallError::Timeout(TimedOut {
+                after: timeout,
+                seen: self.what_was_seen().await,
+            })),
+        }
+    }
+
+    /// Why a call may have timed out, as far as the client can tell: its reply address
+    /// gone, or what the transport sees of the request queue and the connection.
+    async fn what_was_seen(&self) -> Option<Unanswered> {
+        let inner = &*self.inner;
+        if inner.reply_address.borrow().is_none() {
+            return Some(Unanswered::ReplyAddressLost);
+        }
+        let stall = inner
+            .stalls
+            .probe(inner.transport.as_ref(), &inner.config.queue)
+            .await;
+        stall.map(Unanswered::Stalled)
     }
 
     async fn attempt<P: Endpoint>(

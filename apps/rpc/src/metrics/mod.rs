@@ -77,6 +77,7 @@ struct Families {
     client_durations: Family<ProcedureLabel, Histogram>,
     client_replies_dropped: Counter,
     client_retries: Counter,
+    broker_blocked: Counter,
     client_procedures: Procedures<ProcedureMetrics<{ CallOutcome::ALL.len() }>>,
 }
 
@@ -98,6 +99,7 @@ impl Metrics {
             client_durations: Family::default(),
             client_replies_dropped: Counter::default(),
             client_retries: Counter::default(),
+            broker_blocked: Counter::default(),
             client_procedures: Procedures::default(),
         };
         registry.register(
@@ -139,6 +141,11 @@ impl Metrics {
             "fibrpc_client_retries",
             "Attempts sent again under the retry policy",
             families.client_retries.clone(),
+        );
+        registry.register(
+            "fibrpc_broker_blocked",
+            "Times the broker blocked publishing on a server's connection (flow control: a memory or disk alarm)",
+            families.broker_blocked.clone(),
         );
         Self {
             inner: Arc::new(families),
@@ -192,6 +199,11 @@ impl Metrics {
 
     pub(crate) fn reply_dropped(&self) {
         self.inner.client_replies_dropped.inc();
+    }
+
+    /// The counter of flow-control blocks a server saw.
+    pub(crate) fn broker_blocked(&self) -> Counter {
+        self.inner.broker_blocked.clone()
     }
 
     pub(crate) fn retried(&self) {

@@ -122,7 +122,7 @@ impl RpcServer {
             .metrics
             .as_ref()
             .map(|metrics| metrics.reconnects("server"));
-        let (state, readiness) = Readiness::channel();
+        let (state, readiness) = Readiness::channel(transport.flow());
         Self {
             transport,
             config,
@@ -149,6 +149,9 @@ impl RpcServer {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
         tokio::pin!(shutdown);
         let config = &self.config;
+        // Before consuming: an adapter may serve each procedure on an address of its own.
+        self.transport
+            .announce_procedures(&config.queue, &self.pipeline.names());
         let mut requests = match self
             .transport
             .consume_requests(&config.queue, config.prefetch)
@@ -161,6 +164,10 @@ impl RpcServer {
             }
         };
         self.state.send_replace(ServerState::Consuming);
+        let _flow = readiness::follow_flow(
+            self.transport.flow(),
+            config.metrics.as_ref().map(Metrics::broker_blocked),
+        );
         tracing::info!(queue = %config.queue, prefetch = config.prefetch, concurrency = config.concurrency, procedures = ?self.pipeline.names(), "awaiting RPC requests");
         // Requests in flight are futures of this one task, not tasks of their own: their
         // wake-ups (a reply written, an ack written) land on one task and coalesce, and no
