@@ -26,7 +26,7 @@ async fn your_own_procedures() -> Result<(), Box<dyn std::error::Error>> {
         const NAME: &'static str = "counter.add";
         type Request = u64;
         type Response = u64;
-        type Error = Overflow; // serde types, written with bincode
+        type Error = Overflow; // serde types: bincode or JSON, as the caller chooses
     }
 
     let service = Service::new(AtomicU64::new(0)).register(Add, |total, n| async move {
