@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use fibrpc_domain::BigNumber;
+use fibrpc_fib::Fib;
 use fibrpc_ports::TransportError;
 #[cfg(test)]
 use fibrpc_rpc::TimedOut;
-use fibrpc_rpc::{CallError, Fib, RpcClient};
+use fibrpc_rpc::{CallError, RpcClient};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::baseline::BareCall;

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use fibrpc_fib::Fib;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::metrics::Registry;
-use fibrpc_rpc::{ClientConfig, Fib, Metrics, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::{ClientConfig, Metrics, RpcClient, RpcServer, ServerConfig};
 
 use crate::caller::Caller;
 use crate::discover;

@@ -1,4 +1,4 @@
-use crate::{BigNumber, DomainError, FibRequest, FibResponse};
+use crate::{BigNumber, DomainError};
 
 /// The bound a server applies unless configured otherwise: fib(1,000,000) has 208,988 digits
 /// and takes tens of milliseconds, far below any broker's acknowledgement timeout.
@@ -10,8 +10,8 @@ const LAST_U128_INDEX: u64 = 186;
 /// The exact value of fib(n), for any n (fib(0) = 0, fib(1) = 1).
 ///
 /// Uses fast doubling: O(log n) big-integer multiplications. Memory and time grow with n
-/// (fib(n) has about 0.209 n decimal digits), so callers facing untrusted input bound n first;
-/// [`Fibonacci::answer`] does.
+/// (fib(n) has about 0.209 n decimal digits), so callers facing untrusted input bound n first
+/// with [`Fibonacci::admit`].
 pub fn fib(n: u64) -> BigNumber {
     if n <= LAST_U128_INDEX {
         return BigNumber::from(fib_u128(n));
@@ -76,20 +76,15 @@ impl Fibonacci {
         self.max_n
     }
 
-    /// Checks the request against the bound without computing anything.
-    pub fn admit(&self, request: FibRequest) -> Result<(), DomainError> {
-        if request.n > self.max_n {
-            return Err(DomainError::AboveBound {
-                n: request.n,
-                max: self.max_n,
-            });
+    /// Checks n against the bound without computing anything.
+    ///
+    /// # Errors
+    /// [`DomainError::AboveBound`] for n above the bound.
+    pub fn admit(&self, n: u64) -> Result<(), DomainError> {
+        if n > self.max_n {
+            return Err(DomainError::AboveBound { n, max: self.max_n });
         }
         Ok(())
-    }
-
-    pub fn answer(&self, request: FibRequest) -> Result<FibResponse, DomainError> {
-        self.admit(request)?;
-        Ok(FibResponse::new(fib(request.n)))
     }
 }
 
@@ -129,13 +124,10 @@ mod tests {
     fn the_bound_is_enforced_before_computing() {
         let service = Fibonacci::with_max_n(10);
         assert_eq!(
-            service.answer(FibRequest { n: 11 }),
+            service.admit(11),
             Err(DomainError::AboveBound { n: 11, max: 10 })
         );
-        assert_eq!(
-            service.answer(FibRequest { n: 10 }).map(|r| r.value),
-            Ok(BigNumber::from(55u8))
-        );
+        assert_eq!(service.admit(10), Ok(()));
     }
 
     #[test]

@@ -5,11 +5,9 @@
 
 mod error;
 mod fib;
-mod types;
 
 pub use error::DomainError;
 pub use fib::{fib, Fibonacci, DEFAULT_MAX_N};
-pub use types::{FibRequest, FibResponse};
 
 /// The exact integer type of a Fibonacci value (values past 2^64 are ordinary answers).
 pub use dashu_int::UBig as BigNumber;

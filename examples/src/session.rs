@@ -4,10 +4,9 @@
 use std::io::Write;
 
 use fibrpc_domain::Fibonacci;
+use fibrpc_fib::Fib;
 use fibrpc_ports::Connection;
-use fibrpc_rpc::{
-    Bincode, CallError, ClientConfig, Fault, Fib, Procedure, RpcClient, RpcServer, ServerConfig,
-};
+use fibrpc_rpc::{CallError, ClientConfig, Fault, Procedure, RpcClient, RpcServer, ServerConfig};
 
 use crate::text::{self, Count, Counts, TextError, Top};
 
@@ -22,7 +21,6 @@ impl Procedure for Missing {
     type Request = ();
     type Response = ();
     type Error = TextError;
-    type Wire = Bincode;
 }
 
 /// Serves fib and text statistics on `queue` (which must exist) over `connection`, calls

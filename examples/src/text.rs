@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use fibrpc_rpc::{Bincode, Procedure, Service};
+use fibrpc_rpc::{Procedure, Service};
 use serde::{Deserialize, Serialize};
 
 /// Counts a text and adds its words to the tally.
@@ -16,7 +16,6 @@ impl Procedure for Count {
     type Request = String;
     type Response = Counts;
     type Error = TextError;
-    type Wire = Bincode;
 }
 
 /// The `n` most frequent words counted so far, most frequent first.
@@ -28,7 +27,6 @@ impl Procedure for Top {
     type Request = u32;
     type Response = Vec<(String, u64)>;
     type Error = TextError;
-    type Wire = Bincode;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ async fn your_own_procedures() -> Result<(), Box<dyn std::error::Error>> {
     use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
     use std::sync::Arc;
     use fibrpc_in_memory::InMemoryBroker;
-    use fibrpc_rpc::{Bincode, ClientConfig, Procedure, RpcClient, RpcServer, ServerConfig, Service};
+    use fibrpc_rpc::{ClientConfig, Procedure, RpcClient, RpcServer, ServerConfig, Service};
 
     /// Adds to a total the server keeps, and answers the new total.
     struct Add;
@@ -26,8 +26,7 @@ async fn your_own_procedures() -> Result<(), Box<dyn std::error::Error>> {
         const NAME: &'static str = "counter.add";
         type Request = u64;
         type Response = u64;
-        type Error = Overflow;
-        type Wire = Bincode; // serde types, written with bincode
+        type Error = Overflow; // serde types: bincode or JSON, as the caller chooses
     }
 
     let service = Service::new(AtomicU64::new(0)).register(Add, |total, n| async move {
@@ -51,7 +50,8 @@ async fn your_own_procedures() -> Result<(), Box<dyn std::error::Error>> {
 #[tokio::test]
 async fn the_connect_by_url_snippet_runs() -> Result<(), Box<dyn std::error::Error>> {
     // README snippet: begin
-    use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
+    use fibrpc_fib::Fib;
+    use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
     // amqp://127.0.0.1:5672/%2f, nats://127.0.0.1:4222, redis://127.0.0.1:6379 or memory://name
     let url = std::env::var("FIBRPC_URL").unwrap_or_else(|_| "memory://readme".to_owned());
     let connection = fibrpc_app::connect(&url).await?; // a ConnectError otherwise
@@ -70,7 +70,7 @@ async fn the_connect_by_url_snippet_runs() -> Result<(), Box<dyn std::error::Err
 fn the_server_binary_snippet_compiles() {
     // README snippet: begin
     use fibrpc_domain::Fibonacci;
-    use fibrpc_rpc::Fib;
+    use fibrpc_fib::Fib;
 
     fn main() -> std::process::ExitCode {
         fibrpc_app::serve(Fib::service(Fibonacci::default()))

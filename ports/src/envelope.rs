@@ -12,8 +12,8 @@ pub struct Envelope {
     pub reply_to: Option<String>,
     /// How the body is encoded (a MIME type such as `text/plain`).
     pub content_type: Option<String>,
-    /// The procedure a request calls. None means the server's unnamed procedure: fib, the
-    /// RabbitMQ tutorial's only one, whose clients name none.
+    /// The procedure a request calls. None means whatever the server routes unnamed requests
+    /// to (fib, for the RabbitMQ tutorial's clients, which name none).
     pub procedure: Option<String>,
     /// When the caller stops waiting, on this process's clock. A transport that can expire
     /// messages MUST NOT deliver a request after its deadline; one that cannot passes it on to
@@ -36,6 +36,21 @@ pub struct Envelope {
     /// it unchanged (an AMQP header, a NATS header); the protocol, not the adapter, reads it,
     /// and ignores one it cannot parse.
     pub traceparent: Option<String>,
+    /// On a reply that carries an error or a fault, what it is, so that a client in any
+    /// language tells it apart without reading the body; None on requests and on successful
+    /// replies. An adapter MUST carry it unchanged (see docs/wire.md for each broker's form).
+    pub error: Option<ReplyError>,
+}
+
+/// The mark of an error reply ([`Envelope::error`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyError {
+    /// `error` for the procedure's own error; else the fault's kebab-case name
+    /// (`unknown-procedure`, `invalid-request`, `unsupported-content-type`, `body-too-large`,
+    /// `internal`).
+    pub kind: String,
+    /// One line of human text.
+    pub message: String,
 }
 
 impl Envelope {

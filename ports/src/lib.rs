@@ -2,7 +2,7 @@
 //! broker, and the plain types that cross them.
 //!
 //! The client side sends requests and reads replies through a [`RequestTransport`]; the server
-//! side takes requests and sends replies through a [`ReplyTransport`]. An adapter (RabbitMQ,
+//! side takes requests through a [`ReplyTransport`] and answers each through its own handle. An adapter (RabbitMQ,
 //! in-memory, ...) implements both by translating these types to its broker's, and nothing
 //! more: correlation, deadlines, codecs and retries belong to the protocol, written once above
 //! the ports. Each trait's documentation states, with MUST, what an adapter guarantees; the
@@ -23,7 +23,7 @@ mod server;
 pub use client::{ReplyInbox, RequestTransport};
 pub use connection::{Connection, QueueAdmin};
 pub use drop::spawn_from_drop;
-pub use envelope::Envelope;
+pub use envelope::{Envelope, ReplyError};
 pub use error::TransportError;
 pub use flow::{Flow, FlowWatch, Stall};
 pub use server::{IncomingRequest, ReplyTransport, RequestStream, Settle};

@@ -2,7 +2,8 @@ use async_trait::async_trait;
 
 use crate::{Envelope, FlowWatch, TransportError};
 
-/// The server side of a transport: takes requests from a queue and sends replies.
+/// The server side of a transport: takes requests from a queue. Replies go back through each
+/// request's own handle ([`IncomingRequest::reply`]).
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait ReplyTransport: Send + Sync {
@@ -29,13 +30,6 @@ pub trait ReplyTransport: Send + Sync {
     fn announce_procedures(&self, queue: &str, procedures: &[&'static str]) {
         let _ = (queue, procedures);
     }
-
-    /// Sends a reply to a client's reply address (a request's `reply_to`).
-    ///
-    /// The adapter MUST fail with [`TransportError::NoSuchQueue`] when the address no longer
-    /// exists, if the broker can tell, and MUST return `Ok` only once the broker has taken
-    /// the reply: the protocol acknowledges the request after this returns.
-    async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError>;
 
     /// Follows the broker's flow control on this transport's connection, where the broker
     /// has any (see [`RequestTransport::flow`](crate::RequestTransport::flow)): while it
@@ -81,7 +75,7 @@ pub trait RequestStream: Send {
     async fn cancel(&mut self) -> Result<(), TransportError>;
 }
 
-/// How an adapter settles one delivered request with its broker.
+/// How an adapter answers and settles one delivered request with its broker.
 ///
 /// Dropped unsettled (a server died mid-request, a handler panicked, a stream was abandoned),
 /// the request MUST be delivered again: `Drop` of the adapter's type gives it back (a NAK, a
@@ -118,33 +112,19 @@ pub trait Settle: Send {
     /// set up for it, else discarded).
     async fn reject(self: Box<Self>, requeue: bool) -> Result<(), TransportError>;
 
-    /// Whether this adapter can send a reply along the request's own path; see
-    /// [`reply_before_settling`](Self::reply_before_settling).
-    fn can_reply_before_settling(&self) -> bool {
-        false
-    }
-
-    /// Sends `reply` to `reply_to` along the path this request came by, so that the broker
-    /// holds the reply before it sees this request's settlement, without waiting for the
-    /// broker to confirm the reply. Called only when
-    /// [`can_reply_before_settling`](Self::can_reply_before_settling) says so; otherwise the
-    /// protocol sends the reply with [`ReplyTransport::send_reply`] and settles only once
-    /// that returned.
+    /// Sends `reply` to `reply_to` (the request's `reply_to`): the one way a server answers,
+    /// and the adapter chooses the path (the channel that delivered the request, a connection
+    /// of its own).
     ///
-    /// An adapter that implements it MUST guarantee that the broker takes the reply before
-    /// the settlement that follows (one AMQP channel's methods are handled in order, say), so
-    /// that a request is never acknowledged with its reply lost. It MAY drop a reply whose
-    /// address no longer exists without telling (the caller is gone).
-    async fn reply_before_settling(
-        &mut self,
-        reply_to: &str,
-        reply: Envelope,
-    ) -> Result<(), TransportError> {
-        let _ = (reply_to, reply);
-        Err(TransportError::Refused {
-            reason: "this adapter has no reply path of its own".to_owned(),
-        })
-    }
+    /// Once this returns `Ok` the protocol settles the request, so the adapter MUST guarantee
+    /// that the broker has taken the reply, or will take it before it sees the settlement that
+    /// follows (one AMQP channel's methods are handled in order, say): a request is never
+    /// acknowledged with its reply lost. It MUST fail with [`TransportError::NoSuchQueue`]
+    /// when the address no longer exists, if the broker can tell without a round trip of its
+    /// own; where it cannot, it MAY drop such a reply without telling (the caller is gone),
+    /// and its test factory declares the guarantee lacking. It MUST carry every field of the
+    /// [`Envelope`] a reply has (correlation id, content type, body, error mark).
+    async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError>;
 }
 
 /// A request handed to the server, to be settled exactly once.
@@ -172,20 +152,10 @@ impl IncomingRequest {
         }
     }
 
-    /// Sends the reply to this request: along the request's own path where the adapter has
-    /// one (see [`Settle::reply_before_settling`]), else through `replies`. Either way, once
-    /// this returns `Ok` the request may be acknowledged without its reply being lost.
-    pub async fn send_reply(
-        &mut self,
-        replies: &dyn ReplyTransport,
-        reply_to: &str,
-        reply: Envelope,
-    ) -> Result<(), TransportError> {
-        if self.settle.can_reply_before_settling() {
-            self.settle.reply_before_settling(reply_to, reply).await
-        } else {
-            replies.send_reply(reply_to, reply).await
-        }
+    /// Sends the reply to this request, by the path its adapter chooses ([`Settle::reply`]);
+    /// once this returns `Ok` the request may be acknowledged without its reply being lost.
+    pub async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+        self.settle.reply(reply_to, reply).await
     }
 
     /// Tells the broker the request is done with; it will not be delivered again.

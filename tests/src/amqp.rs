@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
-use fibrpc_conformance::{Connection, TransportFactory};
+use fibrpc_conformance::{Connection, Guarantee, TransportFactory};
 use fibrpc_ports::{QueueAdmin, TransportError};
 use fibrpc_test_support::{rabbitmq, skip_or_fail, unique};
 
@@ -78,5 +78,17 @@ impl TransportFactory for AmqpFactory {
     /// the channel instead), so the hold check passes for any length.
     fn redelivery_timeout(&self) -> Duration {
         Duration::from_secs(1)
+    }
+
+    fn lacks(&self, guarantee: Guarantee) -> Option<&'static str> {
+        match guarantee {
+            Guarantee::NoSuchQueueOnReply => Some(
+                "a reply goes out on the channel that delivered its request, ahead of the ack \
+                 and without publisher confirms, so a reply to a vanished queue is dropped by \
+                 the broker, not refused (the adapter's own tests check send_reply, which \
+                 confirms)",
+            ),
+            _ => None,
+        }
     }
 }

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use fibrpc_amqp::{AmqpConfig, AmqpTransport};
 use fibrpc_domain::Fibonacci;
+use fibrpc_fib::Fib;
 use fibrpc_ports::TransportError;
-use fibrpc_rpc::{ClientConfig, Fib, RpcClient, ServerConfig};
+use fibrpc_rpc::{ClientConfig, RpcClient, ServerConfig};
 use fibrpc_test_support::{in_ci, unique_queue, RunningServer};
 
 const TLS_URL: &str = "amqps://guest:guest@127.0.0.1:5671/%2f";

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use fibrpc_amqp::{AmqpConfig, AmqpTransport};
 use fibrpc_domain::Fibonacci;
+use fibrpc_fib::Fib;
 use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{QueueAdmin, ReplyTransport, RequestTransport, Stall, TransportError};
 use fibrpc_redis::{RedisConfig, RedisTransport};
 use fibrpc_rpc::{
-    Bincode, CallError, ClientConfig, Fib, Procedure, RpcClient, RpcServer, ServerConfig,
-    ServerState, Service, TimedOut, Unanswered,
+    CallError, ClientConfig, Procedure, RpcClient, RpcServer, ServerConfig, ServerState, Service,
+    TimedOut, Unanswered,
 };
 use fibrpc_test_support::{skip_or_fail, unique_queue, within};
 use fibrpc_tests::AmqpFactory;
@@ -279,7 +280,6 @@ impl Procedure for Gate {
     type Request = u64;
     type Response = u64;
     type Error = Never;
-    type Wire = Bincode;
 }
 
 struct GateState {

@@ -1,11 +1,12 @@
 //! Envelope fields <-> AMQP message properties. The procedure a request calls travels in the
 //! `type` property (lapin: `with_type`, read back as `kind`), which the tutorial's clients
 //! leave empty. The trace context travels in a `traceparent` header, as W3C's AMQP binding
-//! and OpenTelemetry's instrumentations put it.
+//! and OpenTelemetry's instrumentations put it; an error reply's mark in the `fibrpc-error`
+//! and `fibrpc-error-message` headers.
 
 use std::time::Duration;
 
-use fibrpc_ports::{Envelope, TransportError};
+use fibrpc_ports::{Envelope, ReplyError, TransportError};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::BasicProperties;
 
@@ -14,6 +15,9 @@ const SHORT_STRING_MAX: usize = 255;
 
 /// The header carrying [`Envelope::traceparent`].
 const TRACEPARENT: &str = "traceparent";
+/// The headers carrying [`Envelope::error`]: its kind and its message.
+const ERROR_KIND: &str = "fibrpc-error";
+const ERROR_MESSAGE: &str = "fibrpc-error-message";
 
 fn short(field: &str, value: &str) -> Result<ShortString, TransportError> {
     if value.len() > SHORT_STRING_MAX {
@@ -46,12 +50,18 @@ pub(crate) fn to_properties(envelope: &Envelope) -> Result<BasicProperties, Tran
     if let Some(millis) = envelope.deadline_to_wire_millis() {
         properties = properties.with_expiration(millis.to_string().into());
     }
+    let mut headers = FieldTable::default();
+    let mut header = |name: &str, value: &str| {
+        headers.insert(name.into(), AMQPValue::LongString(value.into()));
+    };
     if let Some(traceparent) = &envelope.traceparent {
-        let mut headers = FieldTable::default();
-        headers.insert(
-            TRACEPARENT.into(),
-            AMQPValue::LongString(traceparent.as_str().into()),
-        );
+        header(TRACEPARENT, traceparent);
+    }
+    if let Some(error) = &envelope.error {
+        header(ERROR_KIND, &error.kind);
+        header(ERROR_MESSAGE, &error.message);
+    }
+    if !headers.inner().is_empty() {
         properties = properties.with_headers(headers);
     }
     Ok(properties)
@@ -73,14 +83,18 @@ pub(crate) fn to_envelope(properties: &BasicProperties, body: Vec<u8>) -> Envelo
         procedure: text(properties.kind()),
         deadline,
         body,
-        traceparent: traceparent(properties),
+        traceparent: header(properties, TRACEPARENT),
+        error: header(properties, ERROR_KIND).map(|kind| ReplyError {
+            kind,
+            message: header(properties, ERROR_MESSAGE).unwrap_or_default(),
+        }),
     }
 }
 
-/// The `traceparent` header as text, whether sent as a long or a short string; anything else
-/// is left for the protocol to find missing.
-fn traceparent(properties: &BasicProperties) -> Option<String> {
-    match properties.headers().as_ref()?.inner().get(TRACEPARENT)? {
+/// A header as text, whether sent as a long or a short string; anything else is left for the
+/// protocol to find missing.
+fn header(properties: &BasicProperties, name: &str) -> Option<String> {
+    match properties.headers().as_ref()?.inner().get(name)? {
         AMQPValue::LongString(value) => String::from_utf8(value.as_bytes().to_vec()).ok(),
         AMQPValue::ShortString(value) => Some(value.as_str().to_owned()),
         _ => None,
@@ -103,6 +117,10 @@ mod tests {
             deadline: Some(Instant::now() + Duration::from_secs(5)),
             body: b"30".to_vec(),
             traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            error: Some(ReplyError {
+                kind: "invalid-request".into(),
+                message: "invalid request: not a number".into(),
+            }),
         };
         let properties = to_properties(&envelope).unwrap();
         let millis: u64 = properties
@@ -123,6 +141,7 @@ mod tests {
         );
         assert_eq!(back.procedure, envelope.procedure);
         assert_eq!(back.traceparent, envelope.traceparent);
+        assert_eq!(back.error, envelope.error);
         assert!(back.deadline.is_some());
     }
 

@@ -65,7 +65,19 @@ impl ReplyTransport for AmqpTransport {
         }
     }
 
-    async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+    fn flow(&self) -> Option<FlowWatch> {
+        Some(self.link.flow())
+    }
+}
+
+impl AmqpTransport {
+    /// Publishes `reply` to a reply address outside any request, with publisher confirms
+    /// and `mandatory` (so a missing address is [`TransportError::NoSuchQueue`]): for tools and
+    /// tests. A server answers through the request instead ([`IncomingRequest::reply`]).
+    ///
+    /// # Errors
+    /// As a request's publish: `NoSuchQueue`, `Disconnected`, a negative confirm.
+    pub async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
         let live = self.link.live().await?;
         publish(
             self.link.unconfirmed_publishes(),
@@ -74,10 +86,6 @@ impl ReplyTransport for AmqpTransport {
             reply,
         )
         .await
-    }
-
-    fn flow(&self) -> Option<FlowWatch> {
-        Some(self.link.flow())
     }
 }
 
@@ -253,10 +261,6 @@ impl Settle for AmqpSettle {
             .await
     }
 
-    fn can_reply_before_settling(&self) -> bool {
-        true
-    }
-
     /// Publishes the reply on the channel that delivered the request, where the ack will
     /// follow: RabbitMQ handles one channel's methods in order, so it has routed the reply
     /// before it sees the ack, and no publisher confirm is needed (the consumer channel is
@@ -264,11 +268,7 @@ impl Settle for AmqpSettle {
     /// of queued publishes, so an ack queued earlier could overtake it. Not `mandatory`: a
     /// reply to a caller that has gone is dropped by the broker, and without confirms lapin
     /// would keep every returned one.
-    async fn reply_before_settling(
-        &mut self,
-        reply_to: &str,
-        reply: Envelope,
-    ) -> Result<(), TransportError> {
+    async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
         let properties = to_properties(&reply)?;
         self.acks
             .channel()

@@ -28,6 +28,7 @@ async fn a_request_carries_every_envelope_field() {
         deadline: Some(deadline),
         body: vec![0, 1, 2, 255],
         traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        error: None,
     };
     client.send_request(&queue, sent.clone()).await.unwrap();
     let got = next(&mut requests).await;

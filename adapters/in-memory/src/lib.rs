@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!   InMemoryTransport ──send_request──▶ RequestQueue ──next_request──▶ InMemoryTransport
-//!     (client side)   ◀──next_reply──── reply address ◀──send_reply──── (server side)
+//!     (client side)   ◀──next_reply──── reply address ◀─────reply───── (server side)
 //! ```
 
 mod admin;

@@ -6,7 +6,7 @@ use fibrpc_ports::{
 };
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::broker::InMemoryTransport;
+use crate::broker::{InMemoryBroker, InMemoryTransport};
 use crate::queue::RequestQueue;
 
 #[async_trait]
@@ -28,19 +28,17 @@ impl ReplyTransport for InMemoryTransport {
             limit => usize::from(limit),
         };
         Ok(Box::new(InMemoryRequestStream {
+            broker: self.broker.clone(),
             queue: self.broker.declare_queue(queue),
             unsettled: Arc::new(Semaphore::new(unsettled_limit)),
             connection,
             cancelled: false,
         }))
     }
-
-    async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
-        self.broker.deliver_reply(reply_to, reply)
-    }
 }
 
 struct InMemoryRequestStream {
+    broker: InMemoryBroker,
     queue: Arc<RequestQueue>,
     /// One permit per request handed out and not yet settled: the prefetch window.
     unsettled: Arc<Semaphore>,
@@ -77,6 +75,7 @@ impl RequestStream for InMemoryRequestStream {
             _ = &mut lost => return Err(Self::disconnected()),
         };
         let settle = InMemorySettle {
+            broker: self.broker.clone(),
             queue: self.queue.clone(),
             envelope: Some(request.envelope.clone()),
             connection: self.connection.clone(),
@@ -98,6 +97,7 @@ impl RequestStream for InMemoryRequestStream {
 
 /// Settles one delivery; if dropped unsettled, the request goes back to its queue.
 struct InMemorySettle {
+    broker: InMemoryBroker,
     queue: Arc<RequestQueue>,
     envelope: Option<Envelope>,
     connection: watch::Receiver<u64>,
@@ -116,6 +116,10 @@ impl InMemorySettle {
 
 #[async_trait]
 impl Settle for InMemorySettle {
+    async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+        self.broker.deliver_reply(reply_to, reply)
+    }
+
     async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
         self.check_connected()?;
         self.envelope = None;

@@ -64,6 +64,7 @@ pub(crate) async fn consume(
     let (arrived, arrivals) = mpsc::channel(ARRIVALS);
     let reading = tokio::spawn(read(sources, arrived, disconnections.clone())).abort_handle();
     Ok(Box::new(CoreRequestStream {
+        client: client.clone(),
         arrivals: Some(arrivals),
         reading,
         disconnections,
@@ -161,6 +162,8 @@ fn envelope(procedure: Option<Arc<str>>, message: Message) -> Option<Envelope> {
 }
 
 struct CoreRequestStream {
+    /// Where replies are published.
+    client: async_nats::Client,
     /// None once the stream has ended (error, disconnection or cancel).
     arrivals: Option<mpsc::Receiver<Envelope>>,
     /// The reader; aborted with the stream, which unsubscribes.
@@ -207,7 +210,10 @@ impl RequestStream for CoreRequestStream {
             return Ok(IncomingRequest::new(
                 envelope,
                 false,
-                Box::new(CoreSettle { counter }),
+                Box::new(CoreSettle {
+                    counter,
+                    client: self.client.clone(),
+                }),
             ));
         }
     }
@@ -224,10 +230,16 @@ impl RequestStream for CoreRequestStream {
 /// Settling a core request: nothing to tell the broker; the services API counts it.
 struct CoreSettle {
     counter: Counter,
+    /// Where the reply is published.
+    client: async_nats::Client,
 }
 
 #[async_trait]
 impl Settle for CoreSettle {
+    async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+        crate::reply::send_reply(&self.client, reply_to, reply, false).await
+    }
+
     async fn ack(self: Box<Self>) -> Result<(), TransportError> {
         self.counter.done(None);
         Ok(())

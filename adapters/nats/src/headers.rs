@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, HeaderValue};
-use fibrpc_ports::{Envelope, TransportError};
+use fibrpc_ports::{Envelope, ReplyError, TransportError};
 
 use crate::errors;
 
@@ -19,6 +19,9 @@ const PROCEDURE: &str = "Fibrpc-Procedure";
 const DEADLINE: &str = "Fibrpc-Deadline-Ms";
 /// The W3C trace context, under the name W3C and OpenTelemetry give it.
 const TRACEPARENT: &str = "traceparent";
+/// An error reply's mark ([`Envelope::error`]): its kind and its message.
+const ERROR_KIND: &str = "fibrpc-error";
+const ERROR_MESSAGE: &str = "fibrpc-error-message";
 
 /// The headers carrying `envelope`'s fields. Fails on a field a header cannot hold (async-nats
 /// would panic on it).
@@ -30,6 +33,14 @@ pub(crate) fn to_headers(envelope: &Envelope) -> Result<HeaderMap, TransportErro
         (CONTENT_TYPE, &envelope.content_type),
         (PROCEDURE, &envelope.procedure),
         (TRACEPARENT, &envelope.traceparent),
+        (
+            ERROR_KIND,
+            &envelope.error.as_ref().map(|error| error.kind.clone()),
+        ),
+        (
+            ERROR_MESSAGE,
+            &envelope.error.as_ref().map(|error| error.message.clone()),
+        ),
     ];
     for (name, value) in fields {
         if let Some(value) = value {
@@ -81,6 +92,10 @@ pub(crate) fn to_envelope(
         deadline,
         body,
         traceparent: field(TRACEPARENT),
+        error: field(ERROR_KIND).map(|kind| ReplyError {
+            kind,
+            message: field(ERROR_MESSAGE).unwrap_or_default(),
+        }),
     }
 }
 
@@ -100,6 +115,10 @@ mod tests {
             deadline: None,
             body: b"30".to_vec(),
             traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            error: Some(ReplyError {
+                kind: "error".to_owned(),
+                message: "n = 1001 is above the bound 1000".to_owned(),
+            }),
         };
         let headers = to_headers(&full).unwrap();
         assert_eq!(

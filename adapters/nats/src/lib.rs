@@ -48,6 +48,7 @@ mod mode;
 mod names;
 mod pull;
 mod redact;
+mod reply;
 mod server;
 mod service;
 

@@ -13,7 +13,7 @@ use fibrpc_ports::{
 };
 use tokio::sync::watch;
 
-use crate::headers::{self, to_envelope, to_headers};
+use crate::headers::{self, to_envelope};
 use crate::pull::Puller;
 use crate::{core_server, errors, names, unless_disconnected, NatsMode, NatsTransport};
 
@@ -96,6 +96,7 @@ impl ReplyTransport for NatsTransport {
         )
         .await?;
         Ok(Box::new(NatsRequestStream {
+            client: self.client.clone(),
             puller: Some(puller),
             disconnections,
             cancelled: false,
@@ -108,26 +109,11 @@ impl ReplyTransport for NatsTransport {
         let procedures = procedures.iter().map(|name| (*name).to_owned()).collect();
         self.announce(queue, procedures);
     }
-
-    async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
-        let headers = to_headers(&reply)?;
-        self.client
-            .publish_with_headers(reply_to.to_owned(), headers, reply.body.into())
-            .await
-            .map_err(|error| errors::core_publish(reply_to, &error))?;
-        if self.mode == NatsMode::Core {
-            // Nothing is acknowledged after it: async-nats writes it out with what follows.
-            return Ok(());
-        }
-        // Ok must mean the server has the reply: the protocol acknowledges the request next.
-        self.client
-            .flush()
-            .await
-            .map_err(|error| errors::flush(&error))
-    }
 }
 
 struct NatsRequestStream {
+    /// Where replies are published.
+    client: async_nats::Client,
     /// None once the stream has ended (error, disconnection or cancel).
     puller: Option<Puller>,
     disconnections: watch::Receiver<u64>,
@@ -174,7 +160,7 @@ impl RequestStream for NatsRequestStream {
                 tracing::debug!("request past its deadline: dropped before handing it out");
                 continue;
             }
-            let settle = NatsSettle::new(message, self.ack_wait);
+            let settle = NatsSettle::new(message, self.ack_wait, self.client.clone());
             return Ok(IncomingRequest::new(
                 envelope,
                 redelivered,
@@ -225,6 +211,7 @@ fn delivery_info(message: &jetstream::Message) -> (Duration, bool) {
 /// Settles one message; dropped unsettled, it asks for prompt redelivery (a NAK) rather than
 /// leaving it to the consumer's ack wait.
 struct NatsSettle {
+    client: async_nats::Client,
     message: Option<jetstream::Message>,
     /// Sends progress acknowledgements while the request is held; stopped once it is settled
     /// or dropped. Its death with the process is what lets the ack wait redeliver.
@@ -232,7 +219,7 @@ struct NatsSettle {
 }
 
 impl NatsSettle {
-    fn new(message: jetstream::Message, ack_wait: Duration) -> Self {
+    fn new(message: jetstream::Message, ack_wait: Duration, client: async_nats::Client) -> Self {
         let working = message.clone();
         // Well inside the ack wait, so that a progress ack delayed by a busy machine still
         // lands in time; never more often than every 100 ms.
@@ -247,6 +234,7 @@ impl NatsSettle {
         })
         .abort_handle();
         Self {
+            client,
             message: Some(message),
             in_progress,
         }
@@ -260,6 +248,10 @@ impl NatsSettle {
 
 #[async_trait]
 impl Settle for NatsSettle {
+    async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+        crate::reply::send_reply(&self.client, reply_to, reply, true).await
+    }
+
     async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
         let Some(message) = self.take() else {
             return Ok(());

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use fibrpc_ports::Envelope;
+use fibrpc_ports::{Envelope, ReplyError};
 
 const CORRELATION_ID: &str = "correlation_id";
 const REPLY_TO: &str = "reply_to";
@@ -15,6 +15,9 @@ const TRACEPARENT: &str = "traceparent";
 /// The deadline in the ports' wire form: milliseconds left when the message was sent.
 const DEADLINE_MS: &str = "deadline_ms";
 const BODY: &str = "body";
+/// An error reply's mark ([`Envelope::error`]): its kind and its message.
+const ERROR_KIND: &str = "fibrpc-error";
+const ERROR_MESSAGE: &str = "fibrpc-error-message";
 /// Set on a request put back after a delivery that was not acknowledged.
 pub(crate) const REDELIVERED: &str = "redelivered";
 
@@ -26,6 +29,14 @@ pub(crate) fn to_pairs(envelope: &Envelope) -> Vec<(&'static str, Vec<u8>)> {
         (CONTENT_TYPE, &envelope.content_type),
         (PROCEDURE, &envelope.procedure),
         (TRACEPARENT, &envelope.traceparent),
+        (
+            ERROR_KIND,
+            &envelope.error.as_ref().map(|error| error.kind.clone()),
+        ),
+        (
+            ERROR_MESSAGE,
+            &envelope.error.as_ref().map(|error| error.message.clone()),
+        ),
     ];
     let mut pairs: Vec<(&'static str, Vec<u8>)> = text
         .into_iter()
@@ -55,6 +66,8 @@ pub(crate) fn from_pairs(
     let content_type = text(CONTENT_TYPE)?;
     let procedure = text(PROCEDURE)?;
     let traceparent = text(TRACEPARENT)?;
+    let error_kind = text(ERROR_KIND)?;
+    let error_message = text(ERROR_MESSAGE)?;
     let deadline = text(DEADLINE_MS)?
         .map(|left| {
             left.parse::<u64>()
@@ -71,6 +84,10 @@ pub(crate) fn from_pairs(
         deadline,
         body,
         traceparent,
+        error: error_kind.map(|kind| ReplyError {
+            kind,
+            message: error_message.unwrap_or_default(),
+        }),
     })
 }
 
@@ -133,6 +150,10 @@ mod tests {
             deadline: None,
             body: b"30".to_vec(),
             traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
+            error: Some(ReplyError {
+                kind: "unknown-procedure".to_owned(),
+                message: "no procedure named \"x\" on this server".to_owned(),
+            }),
         };
         assert_eq!(round_trip(&full, Duration::ZERO), full);
     }

@@ -34,6 +34,7 @@ mod lease;
 mod names;
 mod reader;
 mod redact;
+mod reply;
 mod scripts;
 mod server;
 mod settle;

@@ -15,7 +15,7 @@ use crate::lease::{self, Lease};
 use crate::names::{self, GROUP};
 use crate::reader::{Clock, Raw, Reader};
 use crate::settle::{Entry, RedisSettle};
-use crate::{errors, scripts, Inner, RedisTransport};
+use crate::{errors, Inner, RedisTransport};
 
 /// Creates `queue`'s stream and group if missing. The group starts at the stream's beginning,
 /// so requests sent before it existed are not skipped.
@@ -80,23 +80,16 @@ impl ReplyTransport for RedisTransport {
             _lease: lease,
         }))
     }
+}
 
-    async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
-        let packed = fields::pack(&fields::to_pairs(&reply));
-        let mut connection = self.inner.connections.shared().await?;
-        let outcome = scripts::REPLY
-            .key(reply_to)
-            .key(names::marker(reply_to))
-            .arg(packed)
-            .arg(names::inbox_ttl_ms())
-            .invoke_async::<u8>(&mut connection)
-            .await;
-        match self.inner.connections.check(outcome, "sending a reply")? {
-            1 => Ok(()),
-            _ => Err(TransportError::NoSuchQueue {
-                queue: reply_to.to_owned(),
-            }),
-        }
+impl RedisTransport {
+    /// Pushes `reply` to a reply address outside any request: for tools and tests. A server
+    /// answers through the request instead ([`IncomingRequest::reply`]).
+    ///
+    /// # Errors
+    /// `NoSuchQueue` when the inbox is gone; `Disconnected` when Redis is.
+    pub async fn send_reply(&self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+        crate::reply::send_reply(&self.inner, reply_to, reply).await
     }
 }
 
@@ -224,6 +217,7 @@ impl RequestStream for RedisRequestStream {
                 .try_acquire_owned()
                 .map_err(|_| errors::reader_failed())?;
             let settle = RedisSettle {
+                inner: self.inner.clone(),
                 entry: Some(entry),
                 _slot: slot,
             };

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fibrpc_ports::{Settle, TransportError};
+use fibrpc_ports::{Envelope, Settle, TransportError};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::names::GROUP;
@@ -12,6 +12,8 @@ use crate::{scripts, Inner};
 /// One entry pending on one consumer. Its prefetch slot is freed once it is settled; dropped
 /// unsettled, it is put back at once, marked redelivered.
 pub(crate) struct RedisSettle {
+    /// Where the reply goes out.
+    pub(crate) inner: Arc<Inner>,
     pub(crate) entry: Option<Entry>,
     pub(crate) _slot: OwnedSemaphorePermit,
 }
@@ -99,6 +101,10 @@ impl Entry {
 
 #[async_trait]
 impl Settle for RedisSettle {
+    async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+        crate::reply::send_reply(&self.inner, reply_to, reply).await
+    }
+
     async fn ack(mut self: Box<Self>) -> Result<(), TransportError> {
         match self.entry.take() {
             Some(entry) => entry.remove().await,

@@ -136,7 +136,8 @@ pub fn memory_broker(name: &str) -> InMemoryBroker {
 mod tests {
     use std::sync::Arc;
 
-    use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
+    use fibrpc_fib::Fib;
+    use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
 
     use super::*;
 

@@ -1,6 +1,7 @@
 //! `fibrpc call N...`: all calls in flight at once, results printed in the order asked.
 
-use fibrpc_rpc::{ClientConfig, Codec, Fib, RpcClient};
+use fibrpc_fib::Fib;
+use fibrpc_rpc::{codec, CallError, ClientConfig, RpcClient};
 
 use crate::args::CallArgs;
 
@@ -10,9 +11,9 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
         queue: args.broker.queue.clone(),
         timeout: args.timeout,
         codec: if args.text {
-            Codec::Text
+            fibrpc_fib::TEXT
         } else {
-            Codec::Bincode
+            codec::BINCODE
         },
         retry: fibrpc_app::retry_policy(args.retry),
         ..ClientConfig::default()
@@ -34,6 +35,10 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
             .map_err(|error| format!("a call task failed: {error}"))?;
         match outcome {
             Ok(value) => println!("{value}"),
+            // A tutorial server answers a bincode request in text: name the flag that fits.
+            Err(error @ CallError::BadReply { .. }) if !args.text => {
+                return Err(format!("fib({n}): {error} (the text wire is --text)"))
+            }
             Err(error) => return Err(format!("fib({n}): {error}")),
         }
     }

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use fibrpc_domain::Fibonacci;
+use fibrpc_fib::Fib;
 use fibrpc_in_memory::InMemoryBroker;
-use fibrpc_rpc::{ClientConfig, Fib, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::{ClientConfig, RpcClient, RpcServer, ServerConfig};
 
 use crate::args::DemoArgs;
 

@@ -1,7 +1,7 @@
 //! `fibrpc serve`: fib's server, on the library's server entry point.
 
 use fibrpc_domain::Fibonacci;
-use fibrpc_rpc::Fib;
+use fibrpc_fib::Fib;
 
 use crate::args::FibServeArgs;
 

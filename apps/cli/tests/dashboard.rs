@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_rpc::metrics::{self, Metrics, Registry};
-use fibrpc_rpc::{Bincode, ClientConfig, Procedure, RpcClient, RpcServer, ServerConfig, Service};
+use fibrpc_rpc::{ClientConfig, Procedure, RpcClient, RpcServer, ServerConfig, Service};
 
 const DASHBOARD: &str = include_str!("../../../docs/grafana/fibrpc.json");
 
@@ -80,7 +80,6 @@ impl Procedure for Echo {
     type Request = String;
     type Response = String;
     type Error = NeverFails;
-    type Wire = Bincode;
 }
 
 /// What `/metrics` shows after one call, from a server and a client counting in one

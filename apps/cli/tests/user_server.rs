@@ -12,7 +12,7 @@ use support::*;
 
 // The user's server, whole: the flags, variables and behaviour of `fibrpc serve`.
 use fibrpc_domain::Fibonacci;
-use fibrpc_rpc::Fib;
+use fibrpc_fib::Fib;
 
 fn users_server() -> ExitCode {
     fibrpc_app::serve(Fib::service(Fibonacci::default()))

@@ -1,19 +1,21 @@
 //! What a remote procedure is: the name requests carry, the types that cross the wire, and how
 //! they are written.
 
+use fibrpc_ports::ReplyError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::{binary, text, Codec, EncodeError};
+use crate::codec::{self, Codec, EncodeError, BINCODE, JSON};
 use crate::{CallError, Fault};
 
-/// A remote procedure: a name, a request, a response and an error type, and their wire.
+/// A remote procedure of serde types: a name, a request, a response and an error type. It
+/// travels in bincode or JSON ([`Serde`]), whichever the caller chooses.
 ///
 /// A server hosts procedures by registering a handler for each ([`Service::register`]); a
 /// client calls one with [`RpcClient::call`]:
 ///
 /// ```
-/// use fibrpc_rpc::{Bincode, Procedure};
+/// use fibrpc_rpc::Procedure;
 ///
 /// /// Adds up the numbers it is sent.
 /// struct Sum;
@@ -27,9 +29,10 @@ use crate::{CallError, Fault};
 ///     type Request = Vec<i64>;
 ///     type Response = i64;
 ///     type Error = Overflow;
-///     type Wire = Bincode;
 /// }
 /// ```
+///
+/// A procedure whose values need a wire of their own implements [`Endpoint`] instead.
 ///
 /// [`Service::register`]: crate::Service::register
 /// [`RpcClient::call`]: crate::RpcClient::call
@@ -37,30 +40,53 @@ pub trait Procedure: Send + Sync + 'static {
     /// The name a request carries (AMQP's `type` property, a NATS header); unique among the
     /// procedures of a server.
     const NAME: &'static str;
-    /// Whether requests that name no procedure are this one's (and its requests name none):
-    /// for a procedure older than procedure names, such as fib, the RabbitMQ tutorial's. At
-    /// most one per server.
-    const UNNAMED: bool = false;
     /// Whether running a request twice does no harm, so that a client with a
     /// [`RetryPolicy`](crate::RetryPolicy) may send it again after a lost connection.
     const IDEMPOTENT: bool = false;
+    type Request: Serialize + DeserializeOwned + Send + Sync + 'static;
+    type Response: Serialize + DeserializeOwned + Send + 'static;
+    /// The procedure's own errors; they reach the caller as [`CallError::Remote`].
+    type Error: std::error::Error + Serialize + DeserializeOwned + Send + Sync + 'static;
+}
+
+/// What a client calls and a server hosts: a [`Procedure`]'s name and types, and their
+/// [`Wire`]. Every [`Procedure`] is one, in the [`Serde`] wire; implement this directly only
+/// for values that serde does not write the way the wire needs (fib's big numbers).
+pub trait Endpoint: Send + Sync + 'static {
+    /// As [`Procedure::NAME`].
+    const NAME: &'static str;
+    /// As [`Procedure::IDEMPOTENT`].
+    const IDEMPOTENT: bool = false;
     type Request: Send + Sync + 'static;
     type Response: Send + 'static;
-    /// The procedure's own errors; they reach the caller as [`CallError::Remote`].
     type Error: std::error::Error + Send + Sync + 'static;
-    /// How requests and replies are written: [`Bincode`] for serde types.
+    /// How requests and replies are written.
     type Wire: Wire<Self>;
+}
+
+impl<P: Procedure> Endpoint for P {
+    const NAME: &'static str = P::NAME;
+    const IDEMPOTENT: bool = P::IDEMPOTENT;
+    type Request = P::Request;
+    type Response = P::Response;
+    type Error = P::Error;
+    type Wire = Serde;
 }
 
 /// How one procedure's requests and replies are written, in each [`Codec`] it speaks.
 ///
 /// A reply carries the response, the procedure's error, or a [`Fault`]. Faults are written by
-/// the server without the procedure (an unknown one has none), in the same layout for every
-/// procedure of a codec, so a wire reads them back with the crate's helpers.
-pub trait Wire<P: Procedure + ?Sized>: 'static {
-    /// The codec a request goes out in when the client prefers `preferred`; a wire that
-    /// speaks one codec only ignores the preference.
-    fn request_codec(preferred: Codec) -> Codec;
+/// the server without the procedure (an unknown one has none), in the codec's own layout
+/// ([`Format::encode_fault`](crate::codec::Format::encode_fault)), so a wire reads them back
+/// with the codec's helpers.
+pub trait Wire<P: Endpoint + ?Sized>: 'static {
+    /// The codecs this wire speaks; a client uses the first unless it prefers another of them.
+    const CODECS: &'static [Codec];
+
+    /// The codec of messages that carry no content type (from peers that send none, such as
+    /// the RabbitMQ tutorial's for fib): replies to the client, and requests to a server that
+    /// routes unnamed requests to this procedure.
+    const UNTYPED: Codec = BINCODE;
 
     /// # Errors
     /// [`EncodeError`] when the request's own encoding fails (a `Serialize` that refuses).
@@ -79,12 +105,17 @@ pub trait Wire<P: Procedure + ?Sized>: 'static {
         outcome: &Result<P::Response, P::Error>,
     ) -> Result<Vec<u8>, EncodeError>;
 
-    /// The response a reply carries.
+    /// The response a reply carries; `mark` is the reply's error mark (the envelope's
+    /// `error`), which codecs whose bodies do not tell errors apart (JSON) need.
     ///
     /// # Errors
     /// [`CallError::Remote`] or [`CallError::Fault`] for the error a reply carries,
     /// [`CallError::BadReply`] for a body that does not read as a reply.
-    fn decode_reply(codec: Codec, body: &[u8]) -> Result<P::Response, CallError<P::Error>>;
+    fn decode_reply(
+        codec: Codec,
+        body: &[u8],
+        mark: Option<&ReplyError>,
+    ) -> Result<P::Response, CallError<P::Error>>;
 
     /// Whether encoding `outcome` takes long enough to stall an async worker thread (fib's
     /// decimal rendering of a million-digit number does); the server then encodes it on
@@ -95,45 +126,79 @@ pub trait Wire<P: Procedure + ?Sized>: 'static {
     }
 }
 
-/// The wire of procedures whose types are serde types: bincode (`application/x-bincode`).
-pub struct Bincode;
+/// The codec a call of `P` goes out in when the client prefers `preferred`: that one if the
+/// procedure speaks it, else the procedure's first.
+pub(crate) fn request_codec<P: Endpoint>(preferred: Codec) -> Codec {
+    let codecs = <P::Wire as Wire<P>>::CODECS;
+    codecs
+        .iter()
+        .copied()
+        .find(|codec| *codec == preferred)
+        .or_else(|| codecs.first().copied())
+        .unwrap_or(preferred)
+}
 
-impl<P> Wire<P> for Bincode
+/// The wire of procedures whose types are serde types: bincode (`application/x-bincode`, the
+/// default) and JSON (`application/json`).
+pub struct Serde;
+
+fn unsupported(codec: Codec) -> Fault {
+    Fault::UnsupportedContentType {
+        content_type: codec.content_type().to_owned(),
+    }
+}
+
+impl<P> Wire<P> for Serde
 where
-    P: Procedure,
+    P: Endpoint,
     P::Request: Serialize + DeserializeOwned,
     P::Response: Serialize + DeserializeOwned,
     P::Error: Serialize + DeserializeOwned,
 {
-    fn request_codec(_: Codec) -> Codec {
-        Codec::Bincode
-    }
+    const CODECS: &'static [Codec] = &[BINCODE, JSON];
 
-    fn encode_request(_: Codec, request: &P::Request) -> Result<Vec<u8>, EncodeError> {
-        binary::encode(request)
+    fn encode_request(codec: Codec, request: &P::Request) -> Result<Vec<u8>, EncodeError> {
+        if codec == JSON {
+            codec::json::encode(request)
+        } else {
+            codec::bincode::encode(request)
+        }
     }
 
     fn decode_request(codec: Codec, body: &[u8]) -> Result<P::Request, Fault> {
-        match codec {
-            Codec::Bincode => binary::decode_request(body),
-            Codec::Text => Err(Fault::UnsupportedContentType {
-                content_type: codec.content_type().to_owned(),
-            }),
+        if codec == BINCODE {
+            codec::bincode::decode_request(body)
+        } else if codec == JSON {
+            codec::json::decode_request(body)
+        } else {
+            Err(unsupported(codec))
         }
     }
 
     fn encode_reply(
-        _: Codec,
+        codec: Codec,
         outcome: &Result<P::Response, P::Error>,
     ) -> Result<Vec<u8>, EncodeError> {
-        binary::encode_reply(outcome.as_ref())
+        if codec == JSON {
+            codec::json::encode_reply(outcome.as_ref())
+        } else {
+            codec::bincode::encode_reply(outcome.as_ref())
+        }
     }
 
-    fn decode_reply(codec: Codec, body: &[u8]) -> Result<P::Response, CallError<P::Error>> {
-        match codec {
-            Codec::Bincode => binary::decode_reply(body),
-            // A server answers a request it cannot read in text; it carries a fault.
-            Codec::Text => Err(text::decode_fault_reply(body)),
+    fn decode_reply(
+        codec: Codec,
+        body: &[u8],
+        mark: Option<&ReplyError>,
+    ) -> Result<P::Response, CallError<P::Error>> {
+        if codec == BINCODE {
+            codec::bincode::decode_reply(body)
+        } else if codec == JSON {
+            codec::json::decode_reply(body, mark)
+        } else {
+            Err(CallError::BadReply {
+                reason: format!("a {codec} reply to a procedure that does not speak it"),
+            })
         }
     }
 }

@@ -1,8 +1,8 @@
-//! A procedure of serde types for the unit tests, defined as users define theirs.
+//! Procedures of serde types for the unit tests, defined as users define theirs.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Bincode, Procedure};
+use crate::Procedure;
 
 /// Answers with its request (the tests' handlers decide what it does).
 pub(crate) struct Echo;
@@ -18,5 +18,14 @@ impl Procedure for Echo {
     type Request = String;
     type Response = String;
     type Error = EchoError;
-    type Wire = Bincode;
+}
+
+/// A procedure no test server hosts.
+pub(crate) struct Absent;
+
+impl Procedure for Absent {
+    const NAME: &'static str = "test.absent";
+    type Request = u64;
+    type Response = u64;
+    type Error = EchoError;
 }

@@ -61,8 +61,8 @@ pub async fn expired_requests_are_not_handed_out(factory: &dyn TransportFactory)
 }
 
 /// `send_request` MUST fail with `NoSuchQueue` "when no queue of that name exists, if the
-/// broker can tell" (at once, not at a timeout), and `send_reply` "when the address no longer
-/// exists, if the broker can tell".
+/// broker can tell" (at once, not at a timeout), and a request's `reply` "when the address no
+/// longer exists, if the broker can tell".
 pub async fn missing_queues_are_reported(factory: &dyn TransportFactory) {
     let connection = connect(factory).await;
     let check = "missing_queues_are_reported (requests)";
@@ -84,12 +84,10 @@ pub async fn missing_queues_are_reported(factory: &dyn TransportFactory) {
     let check = "missing_queues_are_reported (replies)";
     if !skipped(factory, check, Guarantee::NoSuchQueueOnReply) {
         let missing = unique_queue("missing-reply");
-        let outcome = within(
-            "send_reply to a missing address",
-            connection.replies.send_reply(&missing, request("x")),
-        )
-        .await;
+        let mut replier = Replier::open(factory, &connection).await;
+        let outcome = replier.try_reply(&missing, request("x")).await;
         assert_eq!(outcome, Err(TransportError::NoSuchQueue { queue: missing }));
+        replier.close(factory).await;
     }
 }
 
@@ -151,13 +149,8 @@ pub async fn lost_connections_are_reported(factory: &dyn TransportFactory) {
     let mut new_stream = consume(&connection, &queue, 1).await;
 
     // Whatever the broker does with the old address now, the ended inbox gives nothing.
-    let _ = within(
-        "send_reply to the old address",
-        connection
-            .replies
-            .send_reply(&old_address, request("stale")),
-    )
-    .await;
+    let mut replier = Replier::open(factory, &connection).await;
+    let _ = replier.try_reply(&old_address, request("stale")).await;
     let ended = within("the ended inbox", inbox.next_reply()).await;
     assert!(ended.is_err(), "an ended inbox gave a reply: {ended:?}");
     let ended = within("the ended stream", stream.next_request()).await;
@@ -170,9 +163,9 @@ pub async fn lost_connections_are_reported(factory: &dyn TransportFactory) {
     send(&connection, &queue, call).await;
     let got = next(&mut new_stream).await;
     let reply_to = got.envelope.reply_to.clone().expect("reply_to was lost");
-    reply(&connection, &reply_to, request("back")).await;
-    settle(got.ack()).await;
+    answer(got, &reply_to, request("back")).await;
     assert_eq!(next_reply(&mut new_inbox).await.body, b"back");
+    replier.close(factory).await;
     crate::delete_queue(factory, &queue).await;
 }
 

@@ -153,13 +153,54 @@ async fn send(connection: &Connection, queue: &str, request: Envelope) {
     .expect("cannot send the request");
 }
 
-async fn reply(connection: &Connection, reply_to: &str, reply: Envelope) {
-    within(
-        "sending a reply",
-        connection.replies.send_reply(reply_to, reply),
-    )
-    .await
-    .expect("cannot send the reply");
+/// Answers `request` through its own handle, as the protocol does (`Settle::reply`), then
+/// acknowledges it.
+async fn answer(mut request: IncomingRequest, reply_to: &str, reply: Envelope) {
+    within("sending a reply", request.reply(reply_to, reply))
+        .await
+        .expect("cannot send the reply");
+    settle(request.ack()).await;
+}
+
+/// Sends replies to any address the only way a server can: through a request of its own (a
+/// carrier, on a scratch queue), so that the checks of replies cover the path production
+/// uses.
+struct Replier {
+    connection: Connection,
+    queue: String,
+    carriers: Box<dyn RequestStream>,
+}
+
+impl Replier {
+    async fn open(factory: &dyn TransportFactory, connection: &Connection) -> Self {
+        let queue = queue(factory, "carrier").await;
+        let carriers = consume(connection, &queue, 1).await;
+        Self {
+            connection: connection.clone(),
+            queue,
+            carriers,
+        }
+    }
+
+    /// The outcome of replying `reply` to `reply_to` through a fresh carrier request.
+    async fn try_reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+        send(&self.connection, &self.queue, request("carrier")).await;
+        let mut carrier = next(&mut self.carriers).await;
+        let outcome = within("sending a reply", carrier.reply(reply_to, reply)).await;
+        settle(carrier.ack()).await;
+        outcome
+    }
+
+    async fn reply(&mut self, reply_to: &str, reply: Envelope) {
+        self.try_reply(reply_to, reply)
+            .await
+            .expect("cannot send the reply");
+    }
+
+    async fn close(self, factory: &dyn TransportFactory) {
+        drop(self.carriers);
+        crate::delete_queue(factory, &self.queue).await;
+    }
 }
 
 async fn open_inbox(connection: &Connection) -> Box<dyn ReplyInbox> {

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use fibrpc_ports::Envelope;
+use fibrpc_ports::{Envelope, ReplyError};
 
 use super::*;
 
@@ -30,8 +30,7 @@ pub async fn replies_reach_their_own_inbox(factory: &dyn TransportFactory) {
                 .reply_to
                 .clone()
                 .expect("a request lost its reply_to");
-            reply(&server, &reply_to, echo).await;
-            settle(request.ack()).await;
+            answer(request, &reply_to, echo).await;
         }
     });
     let connections = [connect(factory).await, connect(factory).await];
@@ -94,17 +93,23 @@ pub async fn replies_reach_their_own_inbox(factory: &dyn TransportFactory) {
 pub async fn inbox_receives_as_soon_as_opened(factory: &dyn TransportFactory) {
     let client = connect(factory).await;
     let server = connect(factory).await;
+    let mut replier = Replier::open(factory, &server).await;
     for i in 0..20 {
         let mut inbox = open_inbox(&client).await;
-        reply(&server, inbox.address(), request(&i.to_string())).await;
+        replier
+            .reply(inbox.address(), request(&i.to_string()))
+            .await;
         let got = next_reply(&mut inbox).await;
         assert_eq!(got.body, i.to_string().as_bytes());
     }
+    replier.close(factory).await;
 }
 
 /// "carry every Envelope field except deadline through unchanged": correlation id, reply_to,
-/// content type, procedure, trace context (`traceparent`) and body arrive as sent, on requests and on replies; the deadline
-/// arrives as (about) the same instant; absent fields stay absent.
+/// content type, procedure, trace context (`traceparent`), an error reply's mark (`error`)
+/// and body arrive as sent, on requests and on replies; the deadline arrives as (about) the
+/// same instant; absent fields stay absent. Replies go through a request's own handle, as a
+/// server sends them.
 pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
     let queue = queue(factory, "fields").await;
     let connection = connect(factory).await;
@@ -118,6 +123,7 @@ pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
         deadline: Some(Instant::now() + Duration::from_secs(30)),
         body: vec![0, 1, 2, 255],
         traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
+        error: None,
     };
     send(&connection, &queue, full.clone()).await;
     let got = next(&mut stream).await;
@@ -150,10 +156,30 @@ pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
         body: b"832040".to_vec(),
         ..Envelope::default()
     };
-    reply(&connection, inbox.address(), back.clone()).await;
+    let mut replier = Replier::open(factory, &connection).await;
+    replier.reply(inbox.address(), back.clone()).await;
     assert_eq!(next_reply(&mut inbox).await, back);
-    reply(&connection, inbox.address(), Envelope::with_body("bare")).await;
+    let marked = Envelope {
+        correlation_id: Some("marked".to_owned()),
+        content_type: Some("application/json".to_owned()),
+        body: br#"{"kind":"unknown-procedure","message":"no procedure named \"x\""}"#.to_vec(),
+        error: Some(ReplyError {
+            kind: "unknown-procedure".to_owned(),
+            message: "no procedure named \"x\" on this server".to_owned(),
+        }),
+        ..Envelope::default()
+    };
+    replier.reply(inbox.address(), marked.clone()).await;
+    assert_eq!(
+        next_reply(&mut inbox).await,
+        marked,
+        "the error mark was lost"
+    );
+    replier
+        .reply(inbox.address(), Envelope::with_body("bare"))
+        .await;
     assert_eq!(next_reply(&mut inbox).await, Envelope::with_body("bare"));
+    replier.close(factory).await;
     crate::delete_queue(factory, &queue).await;
 }
 
@@ -172,13 +198,8 @@ pub async fn large_bodies_arrive_byte_exact(factory: &dyn TransportFactory) {
         got.envelope.body == body,
         "the request body changed on the way"
     );
-    settle(got.ack()).await;
-    reply(
-        &connection,
-        inbox.address(),
-        Envelope::with_body(body.clone()),
-    )
-    .await;
+    let reply_to = inbox.address().to_owned();
+    answer(got, &reply_to, Envelope::with_body(body.clone())).await;
     let got = next_reply(&mut inbox).await;
     assert!(got.body == body, "the reply body changed on the way");
     crate::delete_queue(factory, &queue).await;

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use fibrpc_domain::{fib, DomainError, Fibonacci};
+use fibrpc_fib::{Fib, FibWire};
 use fibrpc_ports::Envelope;
-use fibrpc_rpc::codec::{Codec, BINCODE_CONTENT_TYPE};
-use fibrpc_rpc::fib::FibWire;
-use fibrpc_rpc::{CallError, ClientConfig, Fib, ServerConfig, TimedOut, Wire};
+use fibrpc_rpc::codec::{Codec, BINCODE, BINCODE_CONTENT_TYPE, JSON};
+use fibrpc_rpc::{CallError, ClientConfig, ServerConfig, TimedOut, Wire};
 
 use super::{
     bare_consumer, client, client_config, connect, fib_server, queue, raw, raw_call, server_config,
@@ -15,15 +15,23 @@ use super::{
 };
 use crate::{eventually, Guarantee, TransportFactory};
 
-/// The error code of a fib reply, or `answered`.
+/// The error code of a fib reply, or `answered`; checks that the reply's error mark says the
+/// same as its body.
 fn reply_code(reply: &Envelope) -> &'static str {
-    let codec = Codec::for_content_type(reply.content_type.as_deref()).unwrap();
-    match FibWire::decode_reply(codec, &reply.body) {
-        Ok(_) => "answered",
-        Err(CallError::Remote(DomainError::AboveBound { .. })) => "above-bound",
-        Err(CallError::Fault(fault)) => fault.code(),
+    let content_type = reply
+        .content_type
+        .as_deref()
+        .expect("a reply without content type");
+    let codec = Codec::find(<FibWire as Wire<Fib>>::CODECS, content_type).unwrap();
+    let mark = reply.error.as_ref().map(|mark| mark.kind.as_str());
+    let (code, marked) = match FibWire::decode_reply(codec, &reply.body, reply.error.as_ref()) {
+        Ok(_) => ("answered", None),
+        Err(CallError::Remote(DomainError::AboveBound { .. })) => ("above-bound", Some("error")),
+        Err(CallError::Fault(fault)) => (fault.code(), Some(fault.code())),
         Err(other) => panic!("not a reply: {other:?}"),
-    }
+    };
+    assert_eq!(mark, marked, "the error mark of a {code} reply");
+    code
 }
 
 pub async fn remote_errors_are_typed(factory: &dyn TransportFactory) {
@@ -35,7 +43,7 @@ pub async fn remote_errors_are_typed(factory: &dyn TransportFactory) {
         service,
     );
     server.consuming().await;
-    for codec in [Codec::Bincode, Codec::Text] {
+    for codec in [fibrpc_rpc::codec::BINCODE, fibrpc_fib::TEXT] {
         let config = ClientConfig {
             codec,
             ..client_config(&queue)
@@ -83,11 +91,12 @@ pub async fn late_reply_is_dropped_and_counted(factory: &dyn TransportFactory) {
     let late = Envelope {
         correlation_id: request.envelope.correlation_id.clone(),
         content_type: Some(BINCODE_CONTENT_TYPE.to_owned()),
-        body: FibWire::encode_reply(Codec::Bincode, &Ok(fib(30))).unwrap(),
+        body: FibWire::encode_reply(BINCODE, &Ok(fib(30))).unwrap(),
         ..Envelope::default()
     };
     let reply_to = request.envelope.reply_to.clone().unwrap();
-    slow.replies.send_reply(&reply_to, late).await.unwrap();
+    let mut request = request;
+    request.reply(&reply_to, late).await.unwrap();
     request.ack().await.unwrap();
     eventually(LIMIT, "the late reply is counted", || async {
         client.stats().unmatched_replies == 1
@@ -107,7 +116,7 @@ pub async fn bad_requests_get_error_replies(factory: &dyn TransportFactory) {
     let connection = connect(factory).await;
     let text = Some("text/plain");
     let bincode = Some(BINCODE_CONTENT_TYPE);
-    let valid_bincode = FibWire::encode_request(Codec::Bincode, &(1 << 40)).unwrap();
+    let valid_bincode = FibWire::encode_request(BINCODE, &(1 << 40)).unwrap();
     let cases: Vec<(&str, Envelope, &str)> = vec![
         ("empty body", raw(text, b""), "invalid-request"),
         ("not a number", raw(None, b"thirty"), "invalid-request"),
@@ -130,8 +139,18 @@ pub async fn bad_requests_get_error_replies(factory: &dyn TransportFactory) {
             "invalid-request",
         ),
         (
+            "not a JSON number",
+            raw(Some(JSON.content_type()), b"{\"n\": 3}"),
+            "invalid-request",
+        ),
+        (
+            "above the bound in JSON",
+            raw(Some(JSON.content_type()), b"1000001"),
+            "above-bound",
+        ),
+        (
             "unknown content type",
-            raw(Some("application/json"), b"{\"n\": 3}"),
+            raw(Some("application/xml"), b"<n>3</n>"),
             "unsupported-content-type",
         ),
         (
@@ -204,7 +223,7 @@ pub async fn text_and_bincode_clients_share_a_server(factory: &dyn TransportFact
     let queue = queue(factory, "codecs").await;
     let server = fib_server(factory, server_config(&queue)).await;
     let config = ClientConfig {
-        codec: Codec::Text,
+        codec: fibrpc_fib::TEXT,
         ..client_config(&queue)
     };
     let text = client(factory, config).await;

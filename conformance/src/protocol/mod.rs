@@ -13,8 +13,9 @@ mod workload;
 use std::time::Duration;
 
 use fibrpc_domain::Fibonacci;
+use fibrpc_fib::Fib;
 use fibrpc_ports::{Envelope, IncomingRequest, RequestStream};
-use fibrpc_rpc::{ClientConfig, Fib, RpcClient, ServerConfig};
+use fibrpc_rpc::{ClientConfig, RpcClient, ServerConfig};
 pub use fibrpc_test_support::RunningServer;
 
 pub use self::calls::*;
@@ -51,6 +52,7 @@ macro_rules! protocol_tests {
                 unknown_procedures_get_an_error_reply_at_once,
                 several_services_share_a_queue,
                 a_procedure_bounds_its_own_concurrency,
+                json_calls_round_trip_and_error_replies_are_marked,
             );
         }
     };

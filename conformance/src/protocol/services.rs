@@ -5,10 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fibrpc_domain::DomainError;
 use fibrpc_domain::{fib, Fibonacci};
 use fibrpc_examples::text::{self, Count, Counts, TextError, Top};
-use fibrpc_rpc::codec::Codec;
-use fibrpc_rpc::{Bincode, CallError, ClientConfig, Fault, Fib, Limits, Procedure, Service};
+use fibrpc_fib::Fib;
+use fibrpc_ports::Envelope;
+use fibrpc_rpc::codec::{BINCODE, JSON};
+use fibrpc_rpc::{CallError, ClientConfig, Fault, Limits, Procedure, Service};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -46,8 +49,22 @@ pub async fn unknown_procedures_get_an_error_reply_at_once(factory: &dyn Transpo
     assert!(took < PROMPT, "the error reply took {took:?}");
     eprintln!("UnknownProcedure reply after {took:?}");
 
-    // fib's requests name no procedure; this server has no unnamed one.
-    for codec in [Codec::Bincode, Codec::Text] {
+    // A server without fib knows no "fib"; nor, without fib, the text codec, and says so
+    // in its own codec, marked as an error reply.
+    for (codec, fault) in [
+        (
+            fibrpc_rpc::codec::BINCODE,
+            Fault::UnknownProcedure {
+                name: Some("fib".to_owned()),
+            },
+        ),
+        (
+            fibrpc_fib::TEXT,
+            Fault::UnsupportedContentType {
+                content_type: "text/plain".to_owned(),
+            },
+        ),
+    ] {
         let config = ClientConfig {
             codec,
             ..client_config(&queue)
@@ -55,15 +72,17 @@ pub async fn unknown_procedures_get_an_error_reply_at_once(factory: &dyn Transpo
         let fib_client = super::client(factory, config).await;
         assert_eq!(
             fib_client.call::<Fib>(30).await,
-            Err(CallError::Fault(Fault::UnknownProcedure { name: None })),
+            Err(CallError::Fault(fault)),
             "{codec:?}"
         );
     }
+    // The tutorial's request names none, and this server routes unnamed requests nowhere:
+    // the reply is marked as a fault outside its body, for any language to see.
     let reply = raw_call(&connect(factory).await, &queue, raw(None, b"30")).await;
-    assert!(
-        reply.body.starts_with(b"error: unknown-procedure"),
-        "{:?}",
-        String::from_utf8_lossy(&reply.body)
+    assert_eq!(
+        reply.error.as_ref().map(|mark| mark.kind.as_str()),
+        Some("unknown-procedure"),
+        "{reply:?}"
     );
 
     assert!(client
@@ -89,7 +108,7 @@ pub async fn several_services_share_a_queue(factory: &dyn TransportFactory) {
     server.consuming().await;
     let binary = client(factory, client_config(&queue)).await;
     let config = ClientConfig {
-        codec: Codec::Text,
+        codec: fibrpc_fib::TEXT,
         ..client_config(&queue)
     };
     let text = client(factory, config).await;
@@ -135,7 +154,6 @@ impl Procedure for Gate {
     type Request = u64;
     type Response = u64;
     type Error = TextError;
-    type Wire = Bincode;
 }
 
 struct Gated {
@@ -203,5 +221,88 @@ pub async fn a_procedure_bounds_its_own_concurrency(factory: &dyn TransportFacto
     }
     assert_eq!(gated.most_inside.load(Ordering::SeqCst), 2);
     assert_eq!(server.stop().await.answered(), CALLS + 1);
+    crate::delete_queue(factory, &queue).await;
+}
+
+/// The JSON wire, spoken by every serde procedure and by fib: a JSON client's calls come back
+/// typed; a request in JSON from anyone is answered in JSON, a success with the response's
+/// JSON itself, an error and a fault marked outside the body (`Envelope::error`) with the
+/// kind in the body too; and bincode stays the client's default.
+pub async fn json_calls_round_trip_and_error_replies_are_marked(factory: &dyn TransportFactory) {
+    let queue = queue(factory, "json").await;
+    let service = Fib::service(Fibonacci::with_max_n(1000)).merge(text::service(1000));
+    let server = RunningServer::start(
+        connect(factory).await.replies,
+        server_config(&queue),
+        service,
+    );
+    assert_eq!(
+        ClientConfig::default().codec,
+        BINCODE,
+        "bincode stays the default"
+    );
+    let config = ClientConfig {
+        codec: JSON,
+        ..client_config(&queue)
+    };
+    let json = client(factory, config).await;
+    let counts = json.call::<Count>("a b c".to_owned()).await.unwrap();
+    assert_eq!(
+        counts,
+        Counts {
+            lines: 1,
+            words: 3,
+            chars: 5
+        }
+    );
+    assert_eq!(json.call::<Fib>(100).await.unwrap(), fib(100));
+    assert_eq!(
+        json.call::<Fib>(1001).await,
+        Err(CallError::Remote(DomainError::AboveBound {
+            n: 1001,
+            max: 1000
+        }))
+    );
+    assert_eq!(
+        json.call::<Gate>(1).await,
+        Err(CallError::Fault(Fault::UnknownProcedure {
+            name: Some(Gate::NAME.to_owned())
+        }))
+    );
+
+    // As another language sends it.
+    let connection = connect(factory).await;
+    let call = |procedure: &str, body: &str| Envelope {
+        procedure: Some(procedure.to_owned()),
+        ..raw(Some("application/json"), body.as_bytes())
+    };
+    let reply = raw_call(&connection, &queue, call("text.count", r#""a b c""#)).await;
+    assert_eq!(reply.content_type.as_deref(), Some("application/json"));
+    assert_eq!(reply.error, None);
+    assert_eq!(
+        String::from_utf8(reply.body).unwrap(),
+        r#"{"lines":1,"words":3,"chars":5}"#
+    );
+    let reply = raw_call(&connection, &queue, call("fib", "100")).await;
+    assert_eq!(reply.body, br#""354224848179261915075""#);
+    let marked = |reply: &Envelope| {
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        let mark = reply
+            .error
+            .as_ref()
+            .expect("an error reply without its mark");
+        assert_eq!(body["kind"], mark.kind.as_str(), "{body}");
+        assert_eq!(body["message"], mark.message.as_str(), "{body}");
+        (mark.kind.clone(), body)
+    };
+    let (kind, body) = marked(&raw_call(&connection, &queue, call("fib", "1001")).await);
+    assert_eq!(kind, "error");
+    assert_eq!(body["error"], serde_json::json!({"n": 1001, "max": 1000}));
+    let (kind, body) = marked(&raw_call(&connection, &queue, call("no.such", "1")).await);
+    assert_eq!(kind, "unknown-procedure");
+    assert_eq!(body["name"], "no.such");
+    let (kind, _) = marked(&raw_call(&connection, &queue, call("text.count", "3")).await);
+    assert_eq!(kind, "invalid-request");
+    server.stop().await;
     crate::delete_queue(factory, &queue).await;
 }

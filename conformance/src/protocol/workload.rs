@@ -4,7 +4,8 @@ use std::future::Future;
 
 use fibrpc_domain::{fib, Fibonacci};
 use fibrpc_examples::text::{self, Count, Counts};
-use fibrpc_rpc::{CallError, Fib, RpcClient, ServerConfig};
+use fibrpc_fib::Fib;
+use fibrpc_rpc::{CallError, RpcClient, ServerConfig};
 use fibrpc_test_support::RunningServer;
 
 use crate::Connection;

@@ -4,7 +4,8 @@ use fibrpc_ports::QueueAdmin;
 use std::time::Duration;
 
 use fibrpc_conformance::{unique_queue, TransportFactory};
-use fibrpc_rpc::{CallError, ClientConfig, Fib, RpcClient};
+use fibrpc_fib::Fib;
+use fibrpc_rpc::{CallError, ClientConfig, RpcClient};
 use fibrpc_tests::AmqpFactory;
 
 use super::client_config;

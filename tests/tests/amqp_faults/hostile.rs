@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use fibrpc_conformance::{eventually, TransportFactory};
 use fibrpc_domain::DomainError;
+use fibrpc_fib::{Fib, FibWire};
 use fibrpc_ports::Envelope;
 use fibrpc_rpc::codec::{Codec, BINCODE_CONTENT_TYPE};
-use fibrpc_rpc::fib::FibWire;
 use fibrpc_rpc::{CallError, Wire};
 use fibrpc_test_support::unique;
 use fibrpc_tests::AmqpFactory;
@@ -28,7 +28,7 @@ pub async fn hostile_input(factory: &AmqpFactory, queue: &str) -> String {
     };
     let text = Some("text/plain");
     let bincode = Some(BINCODE_CONTENT_TYPE);
-    let good = FibWire::encode_request(Codec::Bincode, &(1 << 40)).unwrap();
+    let good = FibWire::encode_request(fibrpc_rpc::codec::BINCODE, &(1 << 40)).unwrap();
     let answered: Vec<(&str, Envelope, &str)> = vec![
         ("empty body", raw(text, vec![]), "invalid-request"),
         (
@@ -96,8 +96,9 @@ pub async fn hostile_input(factory: &AmqpFactory, queue: &str) -> String {
             .await
             .unwrap_or_else(|_| panic!("{what}: no reply"))
             .unwrap();
-        let codec = Codec::for_content_type(reply.content_type.as_deref()).unwrap();
-        let outcome = FibWire::decode_reply(codec, &reply.body);
+        let content_type = reply.content_type.as_deref().unwrap();
+        let codec = Codec::find(<FibWire as Wire<Fib>>::CODECS, content_type).unwrap();
+        let outcome = FibWire::decode_reply(codec, &reply.body, reply.error.as_ref());
         let (got, shown) = match &outcome {
             Ok(value) => ("answered", format!("fib = {value}")),
             Err(CallError::Remote(error @ DomainError::AboveBound { .. })) => {

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fibrpc_domain::fib;
-use fibrpc_rpc::{CallError, Fib, RpcClient};
+use fibrpc_fib::Fib;
+use fibrpc_rpc::{CallError, RpcClient};
 use fibrpc_tests::failures;
 use tokio::time::Instant;
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use fibrpc_conformance::{unique_queue, TransportFactory};
 use fibrpc_domain::{fib, Fibonacci};
-use fibrpc_rpc::{Backoff, ClientConfig, Fib, RetryPolicy, RpcClient, ServerConfig};
+use fibrpc_fib::Fib;
+use fibrpc_rpc::{Backoff, ClientConfig, RetryPolicy, RpcClient, ServerConfig};
 use fibrpc_test_support::{rabbitmq, skip_or_fail, RunningServer};
 use fibrpc_tests::AmqpFactory;
 

@@ -17,12 +17,14 @@ use tracing::Instrument;
 use self::dispatch::ReplyAddress;
 use self::pending::PendingCalls;
 use self::stall::StallProbe;
+use crate::codec::{self, truncate_for_display, Codec};
 use crate::metrics::{CallOutcome, Metrics};
+use crate::procedure::request_codec;
 use crate::trace::CallTrace;
-use crate::{Backoff, CallError, Codec, Procedure, TimedOut, Unanswered, Wire};
+use crate::{Backoff, CallError, Endpoint, TimedOut, Unanswered, Wire};
 
 /// Whether a failed call is sent again. Applies only to procedures that say they are
-/// idempotent ([`Procedure::IDEMPOTENT`]; fib is): a call whose request was taken by a server
+/// idempotent ([`Endpoint::IDEMPOTENT`]): a call whose request was taken by a server
 /// but whose reply was lost runs twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RetryPolicy {
@@ -41,8 +43,8 @@ pub struct ClientConfig {
     pub queue: String,
     /// How long a call waits for its reply, sending included.
     pub timeout: Duration,
-    /// The codec of requests, for procedures that speak several (fib also speaks the
-    /// tutorial's text); the others use theirs.
+    /// The codec of requests (bincode unless told otherwise; JSON, or a procedure's own),
+    /// for procedures that speak it; the others use their first.
     pub codec: Codec,
     /// Calls in flight at most; further callers wait for a slot (within their deadline).
     pub max_in_flight: usize,
@@ -58,7 +60,7 @@ impl Default for ClientConfig {
         Self {
             queue: "rpc_queue".to_owned(),
             timeout: Duration::from_secs(5),
-            codec: Codec::Bincode,
+            codec: Codec::default(),
             max_in_flight: 4096,
             retry: RetryPolicy::Never,
             reconnect: Backoff::default(),
@@ -140,8 +142,7 @@ impl RpcClient {
         })
     }
 
-    /// Calls procedure `P` with `request`, within the client's timeout:
-    /// `client.call::<Fib>(30).await` is fib(30).
+    /// Calls procedure `P` with `request`, within the client's timeout.
     ///
     /// # Errors
     /// [`CallError::Remote`] with the procedure's own error, [`CallError::Fault`] when the
@@ -150,7 +151,7 @@ impl RpcClient {
     /// connection was lost or the queue does not exist (after retries, if the policy and the
     /// procedure allow them), [`CallError::BadRequest`] and [`CallError::BadReply`] for what
     /// could not be encoded or read.
-    pub async fn call<P: Procedure>(
+    pub async fn call<P: Endpoint>(
         &self,
         request: P::Request,
     ) -> Result<P::Response, CallError<P::Error>> {
@@ -165,7 +166,7 @@ impl RpcClient {
     ///
     /// # Errors
     /// As [`call`](Self::call).
-    pub async fn call_with_timeout<P: Procedure>(
+    pub async fn call_with_timeout<P: Endpoint>(
         &self,
         request: P::Request,
         timeout: Duration,
@@ -194,7 +195,7 @@ impl RpcClient {
         outcome
     }
 
-    async fn call_in_trace<P: Procedure>(
+    async fn call_in_trace<P: Endpoint>(
         &self,
         request: P::Request,
         timeout: Duration,
@@ -248,7 +249,7 @@ impl RpcClient {
         stall.map(Unanswered::Stalled)
     }
 
-    async fn attempt<P: Procedure>(
+    async fn attempt<P: Endpoint>(
         &self,
         request: &P::Request,
         deadline: Instant,
@@ -270,7 +271,7 @@ impl RpcClient {
             .clone()
             .ok_or_else(|| TransportError::disconnected("no reply address"))?;
 
-        let codec = P::Wire::request_codec(inner.config.codec);
+        let codec = request_codec::<P>(inner.config.codec);
         let body = P::Wire::encode_request(codec, request)
             .map_err(|error| CallError::BadRequest { reason: error.0 })?;
         let correlation_id = uuid::Uuid::new_v4().to_string();
@@ -282,11 +283,11 @@ impl RpcClient {
             correlation_id: Some(correlation_id),
             reply_to: Some(reply_to.address.to_string()),
             content_type: Some(codec.content_type().to_owned()),
-            // The unnamed procedure's requests name none, as the tutorial's do.
-            procedure: (!P::UNNAMED).then(|| P::NAME.to_owned()),
+            procedure: Some(P::NAME.to_owned()),
             deadline: Some(deadline.into_std()),
             body,
             traceparent: Some(traceparent.to_owned()),
+            error: None,
         };
         // The reply can come before the broker's word that it took the request (a publisher
         // confirm, say): a reply proves it did, so the call does not wait for that word. A
@@ -301,24 +302,30 @@ impl RpcClient {
             replied = &mut reply => replied,
         };
         let reply = replied.map_err(|_| TransportError::disconnected("reply loop ended"))??;
-        let reply_codec =
-            Codec::for_content_type(reply.content_type.as_deref()).map_err(|error| {
-                CallError::BadReply {
-                    reason: error.to_string(),
-                }
-            })?;
         // A server that does not read our codec answers in its own (the tutorial's servers
         // parse a bincode body as text and answer "0"): such a reply is not an answer.
-        if reply_codec != codec {
+        let reply_content_type = reply
+            .content_type
+            .as_deref()
+            .unwrap_or(<P::Wire as Wire<P>>::UNTYPED.content_type());
+        if !codec.reads(reply_content_type) {
+            // A server that does not speak the request's codec at all answers its fault in
+            // one of its own, marked as an error reply.
+            if let Some(fault) = reply
+                .error
+                .as_ref()
+                .and_then(|mark| codec::read_fault(reply_content_type, &reply.body, mark))
+            {
+                return Err(CallError::Fault(fault));
+            }
             return Err(CallError::BadReply {
                 reason: format!(
-                    "a {} reply to a {} request: the server does not speak this codec (the text wire is --text)",
-                    reply_codec.content_type(),
-                    codec.content_type()
+                    "a {} reply to a {codec} request: the server does not speak this codec",
+                    truncate_for_display(reply_content_type),
                 ),
             });
         }
-        P::Wire::decode_reply(codec, &reply.body)
+        P::Wire::decode_reply(codec, &reply.body, reply.error.as_ref())
     }
 
     pub fn stats(&self) -> ClientStats {
@@ -348,6 +355,3 @@ impl RpcClient {
         &self.inner.config
     }
 }
-
-#[cfg(test)]
-mod tests;

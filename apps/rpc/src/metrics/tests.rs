@@ -7,8 +7,9 @@ use fibrpc_in_memory::InMemoryBroker;
 use tokio::sync::Notify;
 
 use super::*;
+use crate::testing::Absent;
 use crate::testing::{Echo, EchoError};
-use crate::{CallError, ClientConfig, Fib, Procedure, RpcClient, RpcServer, ServerConfig, Service};
+use crate::{CallError, ClientConfig, Endpoint, RpcClient, RpcServer, ServerConfig, Service};
 
 /// The value of the sample `name{labels}` in `text`, 0 when absent.
 fn sample(text: &str, series: &str) -> f64 {
@@ -72,9 +73,10 @@ async fn calls_are_counted_by_procedure_and_outcome_on_both_sides() {
         let refused = client.call::<Echo>("no".to_owned()).await;
         assert!(matches!(refused, Err(CallError::Remote(_))));
     }
-    // The server hosts no fib: a fault, counted under "unknown", not under the name sent.
+    // The server hosts no such procedure: a fault, counted under "unknown", not under the
+    // name sent.
     assert!(matches!(
-        client.call::<Fib>(10).await,
+        client.call::<Absent>(10).await,
         Err(CallError::Fault(_))
     ));
     server.stop().await.unwrap();
@@ -101,7 +103,7 @@ async fn calls_are_counted_by_procedure_and_outcome_on_both_sides() {
     };
     assert_eq!(calls("test.echo", "ok"), 5.0);
     assert_eq!(calls("test.echo", "remote_error"), 2.0);
-    assert_eq!(calls("fib", "fault"), 1.0);
+    assert_eq!(calls("test.absent", "fault"), 1.0);
     let durations = "fibrpc_client_call_duration_seconds_count{procedure=\"test.echo\"}";
     assert_eq!(sample(&text, durations), 7.0);
     assert_eq!(sample(&text, "fibrpc_client_replies_dropped_total"), 0.0);
@@ -181,8 +183,8 @@ async fn a_call_to_a_missing_queue_is_counted_unroutable() {
     let client = RpcClient::connect(Arc::new(broker.connect()), config)
         .await
         .unwrap();
-    assert!(client.call::<Fib>(10).await.is_err());
-    let unroutable = "fibrpc_client_calls_total{procedure=\"fib\",outcome=\"unroutable\"}";
+    assert!(client.call::<Absent>(10).await.is_err());
+    let unroutable = "fibrpc_client_calls_total{procedure=\"test.absent\",outcome=\"unroutable\"}";
     assert_eq!(sample(&render(&registry), unroutable), 1.0);
 }
 
@@ -206,7 +208,7 @@ fn counting_cost_per_call() {
         let in_flight = server.enter();
         server.record_request(black_box(ServerOutcome::Ok), taken.elapsed());
         drop(in_flight);
-        let client = metrics.client_procedure(black_box(Fib::NAME));
+        let client = metrics.client_procedure(black_box(<Absent as Endpoint>::NAME));
         client.record_call(black_box(CallOutcome::Ok), called.elapsed());
     }
     let per_call = started.elapsed() / calls;

@@ -127,6 +127,7 @@ mod tests {
         };
         let mut transport = MockReplyTransport::new();
         transport.expect_flow().return_const(None);
+        transport.expect_announce_procedures().return_const(());
         transport.expect_consume_requests().returning({
             let refused = refused.clone();
             move |_, _| Err(refused.clone())

@@ -1,13 +1,13 @@
 //! The RPC server: consumes the request queue and answers every request it can, each with the
 //! procedure it names.
 
+mod answer;
 mod handle;
-mod handler;
+mod pipeline;
 mod readiness;
 mod service;
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,17 +15,16 @@ use std::time::Instant;
 
 use fibrpc_ports::{IncomingRequest, ReplyTransport, RequestStream};
 use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 use tracing::Instrument;
 
 pub use self::handle::ServerHandle;
-use self::handler::Replier;
+use self::pipeline::{Pipeline, ServerProcedureMetrics};
 pub use self::readiness::{Readiness, ServerState};
 pub use self::service::{Expired, Limits, Service};
-use self::service::{Routes, ServerProcedureMetrics};
-use crate::metrics::{Metrics, ServerOutcome, UNKNOWN_PROCEDURE};
+use crate::metrics::{Metrics, ServerOutcome};
 use crate::trace::RequestTrace;
 use crate::{Backoff, ServerError};
 
@@ -104,12 +103,10 @@ type Answering = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct RpcServer {
     transport: Arc<dyn ReplyTransport>,
     config: ServerConfig,
-    routes: Routes,
+    pipeline: Arc<Pipeline>,
     stats: Arc<ServerStats>,
     state: watch::Sender<ServerState>,
     readiness: Readiness,
-    /// The counters of requests for procedures the server does not host.
-    unknown: Option<Arc<ServerProcedureMetrics>>,
     reconnects: Option<Counter>,
 }
 
@@ -120,11 +117,7 @@ impl RpcServer {
         config: ServerConfig,
         service: Service<S>,
     ) -> Self {
-        let mut routes = service.into_routes();
-        let unknown = config.metrics.as_ref().map(|metrics| {
-            routes.observe(metrics);
-            Arc::new(metrics.server_procedure(UNKNOWN_PROCEDURE))
-        });
+        let pipeline = Arc::new(Pipeline::new(service.into_routes(), &config));
         let reconnects = config
             .metrics
             .as_ref()
@@ -133,11 +126,10 @@ impl RpcServer {
         Self {
             transport,
             config,
-            routes,
+            pipeline,
             stats: Arc::default(),
             state,
             readiness,
-            unknown,
             reconnects,
         }
     }
@@ -159,7 +151,7 @@ impl RpcServer {
         let config = &self.config;
         // Before consuming: an adapter may serve each procedure on an address of its own.
         self.transport
-            .announce_procedures(&config.queue, &self.routes.names());
+            .announce_procedures(&config.queue, &self.pipeline.names());
         let mut requests = match self
             .transport
             .consume_requests(&config.queue, config.prefetch)
@@ -176,16 +168,11 @@ impl RpcServer {
             self.transport.flow(),
             config.metrics.as_ref().map(Metrics::broker_blocked),
         );
-        tracing::info!(queue = %config.queue, prefetch = config.prefetch, concurrency = config.concurrency, procedures = ?self.routes.names(), "awaiting RPC requests");
-        let replier = Arc::new(Replier::new(
-            self.transport.clone(),
-            config.max_body_bytes,
-            config.expired,
-        ));
+        tracing::info!(queue = %config.queue, prefetch = config.prefetch, concurrency = config.concurrency, procedures = ?self.pipeline.names(), "awaiting RPC requests");
         // Requests in flight are futures of this one task, not tasks of their own: their
         // wake-ups (a reply written, an ack written) land on one task and coalesce, and no
         // request costs a spawn. A handler must not block (fib moves large n to the blocking
-        // pool); a panic in one is answered as a fault (see `Service`).
+        // pool); a panic in one is answered as a fault (see `pipeline`).
         let mut in_flight = FuturesUnordered::new();
         let concurrency = config.concurrency.max(1);
         loop {
@@ -197,7 +184,7 @@ impl RpcServer {
                 next = requests.next_request(), if in_flight.len() < concurrency => next,
             };
             match next {
-                Ok(request) => in_flight.push(self.handle(&replier, request)),
+                Ok(request) => in_flight.push(self.handle(request)),
                 Err(error) => {
                     self.state.send_replace(ServerState::Reconnecting);
                     tracing::warn!(%error, "request stream ended; consuming again");
@@ -235,48 +222,31 @@ impl RpcServer {
         Ok(())
     }
 
-    /// The future that answers `request`, by its procedure's route or as unknown, in the
-    /// trace its caller sent, counting how it ended.
-    fn handle(&self, replier: &Arc<Replier>, request: IncomingRequest) -> Answering {
-        let route = self.routes.find(request.envelope.procedure.as_deref());
+    /// The future that answers `request` through the pipeline, in the trace its caller
+    /// sent, counting how it ended.
+    fn handle(&self, request: IncomingRequest) -> Answering {
+        let pipeline = self.pipeline.clone();
+        let stats = self.stats.clone();
+        let entry = pipeline.find(request.envelope.procedure.as_deref());
         let trace = RequestTrace::start(
-            route.map_or(UNKNOWN_PROCEDURE, |entry| entry.name),
+            entry.name,
             &self.config.queue,
             || self.transport.messaging_system(),
             &request.envelope,
         );
-        let (metrics, handling) = match route {
-            Some(entry) => (
-                entry.metrics.clone(),
-                entry.route.clone().handle(replier.clone(), request),
-            ),
-            None => {
-                let replier = replier.clone();
-                let handling = Box::pin(async move { replier.unknown_procedure(request).await });
-                (self.unknown.clone(), handling as _)
-            }
-        };
         let span = trace.span.clone();
-        let stats = self.stats.clone();
-        let started = metrics.is_some().then(Instant::now);
-        let counted = async move {
-            let _in_flight = metrics.as_deref().and_then(ServerProcedureMetrics::enter);
-            // Handlers' panics are caught where they run; this guards the server loop
-            // against one anywhere else in answering a request.
-            let outcome = AssertUnwindSafe(trace.context.scope(handling))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    tracing::error!("answering a request panicked; it will be delivered again");
-                    ServerOutcome::Internal
-                });
+        let answering = async move {
+            let metrics = entry.metrics.as_deref();
+            let started = metrics.map(|_| Instant::now());
+            let _in_flight = metrics.and_then(ServerProcedureMetrics::enter);
+            let outcome = trace.context.scope(pipeline.answer(&entry, request)).await;
             stats.record(outcome);
             trace.finish(outcome);
-            if let (Some(metrics), Some(started)) = (&metrics, started) {
+            if let (Some(metrics), Some(started)) = (metrics, started) {
                 metrics.record_request(outcome, started.elapsed());
             }
         };
-        Box::pin(counted.instrument(span))
+        Box::pin(answering.instrument(span))
     }
 
     async fn consume_again(&self) -> Box<dyn RequestStream> {
@@ -319,6 +289,3 @@ async fn drive_while<T>(
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -5,22 +5,14 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use fibrpc_ports::IncomingRequest;
-use futures_util::FutureExt;
 use tokio::sync::Semaphore;
 
-use super::handler::{Answer, Failed, Replier};
+use super::answer::{Answer, Failed};
 use crate::codec::{Codec, EncodeError};
-use crate::metrics::{Metrics, ServerOutcome};
-use crate::{Fault, Procedure, Wire};
-
-/// A server procedure's counters, one per outcome.
-pub(crate) type ServerProcedureMetrics =
-    crate::metrics::ProcedureMetrics<{ ServerOutcome::ALL.len() }>;
+use crate::{Endpoint, Fault, Wire};
 
 /// What a server does with a request taken after its caller's deadline has passed. A broker
 /// that expires messages drops a request still queued at its deadline whatever this says;
@@ -54,7 +46,7 @@ pub struct Limits {
 /// The procedures of a server, with the state their handlers share.
 ///
 /// ```
-/// # use fibrpc_rpc::{Bincode, Procedure};
+/// # use fibrpc_rpc::Procedure;
 /// # struct Sum;
 /// # #[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 /// # #[error("the sum does not fit in an i64")]
@@ -64,7 +56,6 @@ pub struct Limits {
 /// #     type Request = Vec<i64>;
 /// #     type Response = i64;
 /// #     type Error = Overflow;
-/// #     type Wire = Bincode;
 /// # }
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
@@ -100,11 +91,11 @@ impl<S: Send + Sync + 'static> Service<S> {
     /// A handler that panics is answered with [`Fault::Internal`]; the server goes on.
     ///
     /// # Panics
-    /// If the service already has a procedure of that name, or already an unnamed one: a
-    /// mistake in the program, found when it builds its service.
+    /// If the service already has a procedure of that name: a mistake in the program, found
+    /// when it builds its service.
     pub fn register<P, H, Fut>(self, procedure: P, handler: H) -> Self
     where
-        P: Procedure,
+        P: Endpoint,
         H: Fn(Arc<S>, P::Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<P::Response, P::Error>> + Send + 'static,
     {
@@ -117,7 +108,7 @@ impl<S: Send + Sync + 'static> Service<S> {
     /// As [`register`](Self::register).
     pub fn register_with<P, H, Fut>(mut self, _: P, limits: Limits, handler: H) -> Self
     where
-        P: Procedure,
+        P: Endpoint,
         H: Fn(Arc<S>, P::Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<P::Response, P::Error>> + Send + 'static,
     {
@@ -128,18 +119,39 @@ impl<S: Send + Sync + 'static> Service<S> {
             limits,
             _types: PhantomData,
         });
-        self.routes.insert(P::NAME, P::UNNAMED, route);
+        self.routes.insert(P::NAME, route);
         self
     }
 
-    /// Adds the procedures of `other`, which keep their own state.
+    /// Sends the requests that name no procedure to `P`, which the service hosts: for a
+    /// procedure older than procedure names, such as the RabbitMQ tutorial's fib. Without
+    /// this they get [`Fault::UnknownProcedure`]. The server then reads requests that carry
+    /// no content type as `P`'s wire does ([`Wire::UNTYPED`]), whatever they name.
     ///
     /// # Panics
-    /// If both have a procedure of the same name, or both an unnamed one.
+    /// If the service does not host `P`, or already sends unnamed requests elsewhere.
+    pub fn route_unnamed_to<P: Endpoint>(mut self, _: P) -> Self {
+        assert!(
+            self.routes.named.contains_key(P::NAME),
+            "unnamed requests routed to {:?}, which the service does not host",
+            P::NAME
+        );
+        self.routes.set_unnamed(P::NAME);
+        self
+    }
+
+    /// Adds the procedures of `other`, which keep their own state, and where it routes
+    /// unnamed requests.
+    ///
+    /// # Panics
+    /// If both have a procedure of the same name, or route unnamed requests to different
+    /// ones.
     pub fn merge<T>(mut self, other: Service<T>) -> Self {
-        let unnamed = other.routes.unnamed.map(|entry| entry.name);
-        for (name, entry) in other.routes.named {
-            self.routes.insert(name, unnamed == Some(name), entry.route);
+        for (name, route) in other.routes.named {
+            self.routes.insert(name, route);
+        }
+        if let Some(name) = other.routes.unnamed {
+            self.routes.set_unnamed(name);
         }
         self
     }
@@ -149,73 +161,48 @@ impl<S: Send + Sync + 'static> Service<S> {
     }
 }
 
-/// The procedures by name, and the one for requests that name none (by its name too).
+/// The procedures by name, and where unnamed requests go.
 #[derive(Default)]
 pub(crate) struct Routes {
-    named: HashMap<&'static str, Entry>,
-    unnamed: Option<Entry>,
-}
-
-/// A hosted procedure, by name, with its counters once the server has metrics.
-#[derive(Clone)]
-pub(crate) struct Entry {
-    pub name: &'static str,
-    pub route: Arc<dyn Route>,
-    pub metrics: Option<Arc<ServerProcedureMetrics>>,
+    pub named: HashMap<&'static str, Arc<dyn Route>>,
+    pub unnamed: Option<&'static str>,
 }
 
 impl Routes {
-    fn insert(&mut self, name: &'static str, unnamed: bool, route: Arc<dyn Route>) {
+    fn insert(&mut self, name: &'static str, route: Arc<dyn Route>) {
         assert!(
             !self.named.contains_key(name),
             "two procedures named {name:?} in one service"
         );
-        let entry = Entry {
-            name,
-            route,
-            metrics: None,
-        };
-        if unnamed {
-            assert!(
-                self.unnamed.is_none(),
-                "two unnamed procedures in one service ({name:?} is the second)"
-            );
-            self.unnamed = Some(entry.clone());
-        }
-        self.named.insert(name, entry);
+        self.named.insert(name, route);
     }
 
-    /// Gives every procedure its counters in `metrics`, looked up now, once.
-    pub(crate) fn observe(&mut self, metrics: &Metrics) {
-        let entries = self.named.values_mut().chain(self.unnamed.as_mut());
-        for entry in entries {
-            entry.metrics = Some(Arc::new(metrics.server_procedure(entry.name)));
-        }
-    }
-
-    /// The names of the procedures, sorted.
-    pub(crate) fn names(&self) -> Vec<&'static str> {
-        let mut names: Vec<_> = self.named.keys().copied().collect();
-        names.sort_unstable();
-        names
-    }
-
-    pub(crate) fn find(&self, procedure: Option<&str>) -> Option<&Entry> {
-        match procedure {
-            None => self.unnamed.as_ref(),
-            Some(name) => self.named.get(name),
-        }
+    fn set_unnamed(&mut self, name: &'static str) {
+        assert!(
+            self.unnamed.is_none_or(|unnamed| unnamed == name),
+            "unnamed requests routed to two procedures ({name:?} is the second)"
+        );
+        self.unnamed = Some(name);
     }
 }
 
-/// One hosted procedure, its types erased for the server loop.
+/// One hosted procedure, its types erased for the pipeline: decodes, runs and encodes.
 pub(crate) trait Route: Send + Sync {
-    /// Answers `request`: a future the server loop drives among the requests in flight.
-    fn handle(self: Arc<Self>, replier: Arc<Replier>, request: IncomingRequest) -> Handling;
+    /// The codecs the procedure speaks.
+    fn codecs(&self) -> &'static [Codec];
+
+    /// The codec of its messages that carry no content type.
+    fn untyped(&self) -> Codec;
+
+    /// The bounds the procedure set for itself.
+    fn limits(&self) -> Limits;
+
+    /// The answer to a request body in `codec`. May panic (the handler's, the codec's): the
+    /// pipeline catches it.
+    fn answer(self: Arc<Self>, codec: Codec, body: Vec<u8>) -> Answering;
 }
 
-/// One request being answered, to the end the server counts.
-pub(crate) type Handling = Pin<Box<dyn Future<Output = ServerOutcome> + Send>>;
+pub(crate) type Answering = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
 struct Handled<P, S, H, Fut> {
     handler: H,
@@ -228,65 +215,65 @@ struct Handled<P, S, H, Fut> {
 
 impl<P, S, H, Fut> Route for Handled<P, S, H, Fut>
 where
-    P: Procedure,
+    P: Endpoint,
     S: Send + Sync + 'static,
     H: Fn(Arc<S>, P::Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<P::Response, P::Error>> + Send + 'static,
 {
-    fn handle(self: Arc<Self>, replier: Arc<Replier>, request: IncomingRequest) -> Handling {
+    fn codecs(&self) -> &'static [Codec] {
+        <P::Wire as Wire<P>>::CODECS
+    }
+
+    fn untyped(&self) -> Codec {
+        <P::Wire as Wire<P>>::UNTYPED
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    fn answer(self: Arc<Self>, codec: Codec, body: Vec<u8>) -> Answering {
         Box::pin(async move {
-            replier
-                .handle(request, &self.limits, |codec, body| {
-                    self.answer(codec, body)
-                })
-                .await
+            let request = match P::Wire::decode_request(codec, &body) {
+                Ok(request) => request,
+                Err(fault) => return Answer::fault(codec, fault),
+            };
+            drop(body);
+            let outcome = self.run(request).await;
+            encode::<P>(codec, outcome).await
         })
     }
 }
 
 impl<P, S, H, Fut> Handled<P, S, H, Fut>
 where
-    P: Procedure,
+    P: Endpoint,
     H: Fn(Arc<S>, P::Request) -> Fut,
     Fut: Future<Output = Result<P::Response, P::Error>>,
 {
-    async fn answer(&self, codec: Codec, body: Vec<u8>) -> Answer {
-        let request = match P::Wire::decode_request(codec, &body) {
-            Ok(request) => request,
-            Err(fault) => return Answer::fault(codec, fault),
-        };
-        drop(body);
-        match self.run(request).await {
-            Ok(outcome) => encode::<P>(codec, outcome).await,
-            Err(fault) => Answer::fault(codec, fault),
-        }
-    }
-
-    /// The handler's outcome, within the procedure's own bound; a panic is a fault.
-    async fn run(&self, request: P::Request) -> Result<Result<P::Response, P::Error>, Fault> {
+    /// The handler's outcome, within the procedure's own bound.
+    async fn run(&self, request: P::Request) -> Result<P::Response, P::Error> {
         let _running = match &self.running {
             Some(running) => running.acquire().await.ok(),
             None => None,
         };
-        AssertUnwindSafe(async { (self.handler)(self.state.clone(), request).await })
-            .catch_unwind()
-            .await
-            .map_err(|panic| Fault::Internal {
-                reason: panic_reason(&*panic),
-            })
+        (self.handler)(self.state.clone(), request).await
     }
 }
 
 /// The reply carrying `outcome`; one that is heavy to encode is encoded on the blocking pool.
-async fn encode<P: Procedure>(codec: Codec, outcome: Result<P::Response, P::Error>) -> Answer {
+async fn encode<P: Endpoint>(codec: Codec, outcome: Result<P::Response, P::Error>) -> Answer {
     let failed = outcome
         .as_ref()
         .err()
         .map(|error| Failed::Procedure(error.to_string()));
     let encoded = if P::Wire::heavy_reply(codec, &outcome) {
-        tokio::task::spawn_blocking(move || P::Wire::encode_reply(codec, &outcome))
-            .await
-            .unwrap_or_else(|error| Err(EncodeError(error.to_string())))
+        match tokio::task::spawn_blocking(move || P::Wire::encode_reply(codec, &outcome)).await {
+            Ok(encoded) => encoded,
+            // The pipeline answers a panic as it answers the handler's.
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => Err(EncodeError(error.to_string())),
+        }
     } else {
         P::Wire::encode_reply(codec, &outcome)
     };
@@ -301,15 +288,4 @@ async fn encode<P: Procedure>(codec: Codec, outcome: Result<P::Response, P::Erro
             Answer::fault(codec, Fault::Internal { reason })
         }
     }
-}
-
-/// What a panic said, for the `Internal` fault that answers it.
-fn panic_reason(panic: &(dyn std::any::Any + Send)) -> String {
-    let message = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message");
-    tracing::error!(panic = message, "a handler panicked");
-    format!("the handler panicked: {message}")
 }

@@ -1,15 +1,15 @@
-//! Encoding and decoding fib's requests and replies in both codecs.
+//! Encoding and decoding fib's requests and replies in every codec it speaks.
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fibrpc_domain::fib;
-use fibrpc_rpc::fib::FibWire;
-use fibrpc_rpc::{Codec, Wire};
+use fibrpc_fib::{Fib, FibWire};
+use fibrpc_rpc::Wire;
 
 fn codecs(c: &mut Criterion) {
-    for codec in [Codec::Bincode, Codec::Text] {
-        let name = format!("{codec:?}").to_lowercase();
+    for &codec in <FibWire as Wire<Fib>>::CODECS {
+        let name = codec.content_type().replace('/', "-");
         let request = FibWire::encode_request(codec, &30).unwrap();
         c.bench_function(&format!("{name}/encode_request"), |b| {
             b.iter(|| FibWire::encode_request(codec, std::hint::black_box(&30)))
@@ -24,7 +24,7 @@ fn codecs(c: &mut Criterion) {
                 b.iter(|| FibWire::encode_reply(codec, std::hint::black_box(&outcome)))
             });
             c.bench_function(&format!("{name}/decode_reply/{n}"), |b| {
-                b.iter(|| FibWire::decode_reply(codec, std::hint::black_box(&reply)))
+                b.iter(|| FibWire::decode_reply(codec, std::hint::black_box(&reply), None))
             });
         }
     }

@@ -1,67 +1,102 @@
-//! Server unit tests over mockall mocks of the server port.
+//! Server tests over mockall mocks of the server port: fib's service and a procedure of
+//! serde types.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fibrpc_domain::Fibonacci;
+use fibrpc_fib::Fib;
 use fibrpc_ports::{
     Envelope, IncomingRequest, MockReplyTransport, MockRequestStream, MockSettle, RequestStream,
     TransportError,
 };
+use fibrpc_rpc::codec::{Codec, BINCODE};
+use fibrpc_rpc::{
+    Backoff, CallError, Expired, Fault, Limits, Procedure, RpcServer, Serde, ServerConfig,
+    ServerState, Service, Wire,
+};
 use mockall::Sequence;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
-use super::*;
-use crate::codec::Codec;
-use crate::testing::{Echo, EchoError};
-use crate::{Bincode, Fault, Fib, Wire};
+/// Answers with its request (the tests' handlers decide what it does).
+struct Echo;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+enum EchoError {
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+impl Procedure for Echo {
+    const NAME: &'static str = "test.echo";
+    type Request = String;
+    type Response = String;
+    type Error = EchoError;
+}
 
 fn text_request(reply_to: Option<&str>, body: &str) -> Envelope {
     Envelope {
         correlation_id: Some("id-1".to_owned()),
         reply_to: reply_to.map(str::to_owned),
-        content_type: None,
-        procedure: None,
         body: body.as_bytes().to_vec(),
-        deadline: None,
-        traceparent: None,
+        ..Envelope::default()
     }
 }
 
-/// A settle mock that expects exactly one ack (in `sequence`, if given) and announces it.
-fn acked_once(done: &Arc<Notify>, sequence: Option<&mut Sequence>) -> MockSettle {
+/// The replies a test's settle mocks were asked to send, with their addresses.
+type Replied = Arc<Mutex<Vec<(String, Envelope)>>>;
+
+/// A settle mock that sends its replies to `replied` (answering with `outcome`), and expects
+/// exactly one ack that announces `done`, or none.
+fn settle_mock(
+    replied: &Replied,
+    outcome: fn(&str) -> Result<(), TransportError>,
+    ack: Option<&Arc<Notify>>,
+) -> MockSettle {
     let mut settle = MockSettle::new();
-    settle
-        .expect_can_reply_before_settling()
-        .return_const(false);
-    let done = done.clone();
-    let ack = settle.expect_ack().times(1).returning(move || {
-        done.notify_one();
-        Ok(())
+    let record = replied.clone();
+    settle.expect_reply().returning(move |reply_to, reply| {
+        record.lock().unwrap().push((reply_to.to_owned(), reply));
+        outcome(reply_to)
     });
-    if let Some(sequence) = sequence {
-        ack.in_sequence(sequence);
+    match ack {
+        Some(done) => {
+            let done = done.clone();
+            settle.expect_ack().times(1).returning(move || {
+                done.notify_one();
+                Ok(())
+            });
+        }
+        None => {
+            settle.expect_ack().never();
+        }
     }
     settle.expect_reject().never();
     settle
 }
 
-/// Serves the scripted requests with fib over `transport` until `done` is notified, then
-/// shuts down.
-async fn serve(transport: MockReplyTransport, requests: Vec<IncomingRequest>, done: Arc<Notify>) {
+fn delivered(_: &str) -> Result<(), TransportError> {
+    Ok(())
+}
+
+/// Serves the scripted requests with fib until `done` is notified, then shuts down.
+async fn serve(requests: Vec<IncomingRequest>, done: Arc<Notify>) {
     let service = Fib::service(Fibonacci::default());
-    serve_with(transport, requests, done, service, ServerConfig::default()).await;
+    serve_with(requests, done, service, ServerConfig::default()).await;
 }
 
 /// [`serve`] with `service`, under `config` (its queue and prefetch replaced).
 async fn serve_with<S: Send + Sync + 'static>(
-    mut transport: MockReplyTransport,
     requests: Vec<IncomingRequest>,
     done: Arc<Notify>,
     service: Service<S>,
     config: ServerConfig,
 ) {
+    let mut transport = MockReplyTransport::new();
+    transport.expect_flow().return_const(None);
+    transport.expect_announce_procedures().return_const(());
     let mut script: VecDeque<IncomingRequest> = requests.into();
     let mut stream = MockRequestStream::new();
     stream
@@ -93,43 +128,19 @@ async fn serve_with<S: Send + Sync + 'static>(
 }
 
 #[tokio::test]
-async fn replies_to_the_callers_address_then_acknowledges() {
+async fn replies_through_the_request_to_the_callers_address_then_acknowledges() {
     let done = Arc::new(Notify::new());
     let mut sequence = Sequence::new();
-    let mut transport = MockReplyTransport::new();
-    transport.expect_flow().return_const(None);
-    transport
-        .expect_send_reply()
+    let mut settle = MockSettle::new();
+    settle
+        .expect_reply()
         .withf(|reply_to, reply| {
             reply_to == "client-q"
                 && reply.correlation_id.as_deref() == Some("id-1")
                 && reply.content_type.as_deref() == Some("text/plain")
                 && reply.body == b"832040"
+                && reply.error.is_none()
         })
-        .times(1)
-        .in_sequence(&mut sequence)
-        .returning(|_, _| Ok(()));
-    let settle = acked_once(&done, Some(&mut sequence));
-    let request = IncomingRequest::new(
-        text_request(Some("client-q"), "30"),
-        false,
-        Box::new(settle),
-    );
-    serve(transport, vec![request], done).await;
-}
-
-#[tokio::test]
-async fn a_reply_goes_along_the_requests_own_path_where_the_adapter_has_one() {
-    let done = Arc::new(Notify::new());
-    let mut sequence = Sequence::new();
-    let mut transport = MockReplyTransport::new();
-    transport.expect_flow().return_const(None);
-    transport.expect_send_reply().never();
-    let mut settle = MockSettle::new();
-    settle.expect_can_reply_before_settling().return_const(true);
-    settle
-        .expect_reply_before_settling()
-        .withf(|reply_to, reply| reply_to == "client-q" && reply.body == b"832040")
         .times(1)
         .in_sequence(&mut sequence)
         .returning(|_, _| Ok(()));
@@ -148,108 +159,76 @@ async fn a_reply_goes_along_the_requests_own_path_where_the_adapter_has_one() {
         false,
         Box::new(settle),
     );
-    serve(transport, vec![request], done).await;
+    serve(vec![request], done).await;
 }
 
 #[tokio::test]
 async fn a_request_without_reply_to_is_acknowledged_unanswered() {
     let done = Arc::new(Notify::new());
-    let mut transport = MockReplyTransport::new();
-    transport.expect_flow().return_const(None);
-    transport.expect_send_reply().never();
-    let request = IncomingRequest::new(
-        text_request(None, "30"),
-        false,
-        Box::new(acked_once(&done, None)),
-    );
-    serve(transport, vec![request], done).await;
+    let replied = Replied::default();
+    let settle = settle_mock(&replied, delivered, Some(&done));
+    let request = IncomingRequest::new(text_request(None, "30"), false, Box::new(settle));
+    serve(vec![request], done).await;
+    assert!(replied.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
-async fn a_malformed_request_gets_an_error_reply_and_is_acknowledged() {
+async fn a_malformed_request_gets_a_marked_error_reply_and_is_acknowledged() {
     let done = Arc::new(Notify::new());
-    let mut sequence = Sequence::new();
-    let mut transport = MockReplyTransport::new();
-    transport.expect_flow().return_const(None);
-    transport
-        .expect_send_reply()
-        .withf(|_, reply| reply.body.starts_with(b"error: invalid-request"))
-        .times(1)
-        .in_sequence(&mut sequence)
-        .returning(|_, _| Ok(()));
-    let settle = acked_once(&done, Some(&mut sequence));
+    let replied = Replied::default();
+    let settle = settle_mock(&replied, delivered, Some(&done));
     let request = IncomingRequest::new(text_request(Some("c"), "thirty"), false, Box::new(settle));
-    serve(transport, vec![request], done).await;
+    serve(vec![request], done).await;
+    let (_, reply) = replied.lock().unwrap().pop().unwrap();
+    assert!(reply.body.starts_with(b"error: invalid-request"));
+    let mark = reply.error.expect("an error reply without its mark");
+    assert_eq!(mark.kind, "invalid-request");
+    assert!(mark.message.contains("thirty"), "{}", mark.message);
 }
 
 #[tokio::test]
 async fn a_reply_to_a_vanished_caller_still_acknowledges() {
     let done = Arc::new(Notify::new());
-    let mut transport = MockReplyTransport::new();
-    transport.expect_flow().return_const(None);
-    transport
-        .expect_send_reply()
-        .times(1)
-        .returning(|queue, _| {
-            Err(TransportError::NoSuchQueue {
-                queue: queue.to_owned(),
-            })
-        });
-    let request = IncomingRequest::new(
-        text_request(Some("gone"), "3"),
-        false,
-        Box::new(acked_once(&done, None)),
-    );
-    serve(transport, vec![request], done).await;
+    let replied = Replied::default();
+    let gone = |queue: &str| {
+        Err(TransportError::NoSuchQueue {
+            queue: queue.to_owned(),
+        })
+    };
+    let settle = settle_mock(&replied, gone, Some(&done));
+    let request = IncomingRequest::new(text_request(Some("gone"), "3"), false, Box::new(settle));
+    serve(vec![request], done).await;
+    assert_eq!(replied.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn a_reply_lost_with_the_connection_leaves_the_request_for_redelivery() {
     let done = Arc::new(Notify::new());
-    let mut transport = MockReplyTransport::new();
-    transport.expect_flow().return_const(None);
-    let replied = done.clone();
-    transport
-        .expect_send_reply()
-        .times(1)
-        .returning(move |_, _| {
-            replied.notify_one();
-            Err(TransportError::disconnected("test"))
-        });
     let mut settle = MockSettle::new();
-    settle
-        .expect_can_reply_before_settling()
-        .return_const(false);
+    let replied = done.clone();
+    settle.expect_reply().times(1).returning(move |_, _| {
+        replied.notify_one();
+        Err(TransportError::disconnected("test"))
+    });
     settle.expect_ack().never();
     settle.expect_reject().never();
     let request = IncomingRequest::new(text_request(Some("c"), "3"), false, Box::new(settle));
-    serve(transport, vec![request], done).await;
+    serve(vec![request], done).await;
 }
 
 #[tokio::test]
 async fn every_request_of_a_burst_is_answered_once() {
     let done = Arc::new(Notify::new());
-    let answered = Arc::new(Mutex::new(Vec::new()));
-    let mut transport = MockReplyTransport::new();
-    transport.expect_flow().return_const(None);
-    let record = answered.clone();
-    transport
-        .expect_send_reply()
-        .times(20)
-        .returning(move |_, reply| {
-            record
-                .lock()
-                .unwrap()
-                .push(String::from_utf8(reply.body).unwrap());
-            Ok(())
-        });
+    let replied = Replied::default();
     let acks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let requests = (0..20)
         .map(|n| {
             let mut settle = MockSettle::new();
-            settle
-                .expect_can_reply_before_settling()
-                .return_const(false);
+            let record = replied.clone();
+            settle.expect_reply().times(1).returning(move |to, reply| {
+                record.lock().unwrap().push((to.to_owned(), reply));
+                Ok(())
+            });
             let (acks, done) = (acks.clone(), done.clone());
             settle.expect_ack().times(1).returning(move || {
                 if acks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 19 {
@@ -264,8 +243,13 @@ async fn every_request_of_a_burst_is_answered_once() {
             )
         })
         .collect();
-    serve(transport, requests, done).await;
-    let mut answered = answered.lock().unwrap().clone();
+    serve(requests, done).await;
+    let mut answered: Vec<String> = replied
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, reply)| String::from_utf8(reply.body.clone()).unwrap())
+        .collect();
     answered.sort_by_key(|value| value.parse::<u64>().unwrap());
     let expected: Vec<String> = (0..20).map(|n| fibrpc_domain::fib(n).to_string()).collect();
     let mut expected_sorted = expected.clone();
@@ -285,42 +269,42 @@ fn named_request(procedure: Option<&str>, body: Vec<u8>) -> Envelope {
     Envelope {
         correlation_id: Some("id-1".to_owned()),
         reply_to: Some("c".to_owned()),
-        content_type: Some(Codec::Bincode.content_type().to_owned()),
+        content_type: Some(BINCODE.content_type().to_owned()),
         procedure: procedure.map(str::to_owned),
         body,
-        deadline: None,
-        traceparent: None,
+        ..Envelope::default()
     }
 }
 
-/// Serves one request with `service` and returns what its reply decodes to as an echo.
+/// Serves one request with `service` and returns what its reply decodes to as an echo,
+/// checking that its error mark says what its body does.
 async fn echo_reply<S: Send + Sync + 'static>(
     request: Envelope,
     service: Service<S>,
     config: ServerConfig,
-) -> Result<String, crate::CallError<EchoError>> {
+) -> Result<String, CallError<EchoError>> {
     let done = Arc::new(Notify::new());
-    let replies = Arc::new(Mutex::new(Vec::new()));
-    let mut transport = MockReplyTransport::new();
-    transport.expect_flow().return_const(None);
-    let record = replies.clone();
-    transport
-        .expect_send_reply()
-        .times(1)
-        .returning(move |_, reply| {
-            record.lock().unwrap().push(reply);
-            Ok(())
-        });
-    let request = IncomingRequest::new(request, false, Box::new(acked_once(&done, None)));
-    serve_with(transport, vec![request], done, service, config).await;
-    let reply = replies.lock().unwrap().pop().unwrap();
+    let replied = Replied::default();
+    let settle = settle_mock(&replied, delivered, Some(&done));
+    let request = IncomingRequest::new(request, false, Box::new(settle));
+    serve_with(vec![request], done, service, config).await;
+    let (_, reply) = replied.lock().unwrap().pop().unwrap();
     assert_eq!(reply.correlation_id.as_deref(), Some("id-1"));
-    let codec = Codec::for_content_type(reply.content_type.as_deref()).unwrap();
-    <Bincode as Wire<Echo>>::decode_reply(codec, &reply.body)
+    let content_type = reply.content_type.as_deref().unwrap();
+    let codec = Codec::find(<Serde as Wire<Echo>>::CODECS, content_type).unwrap();
+    let outcome = <Serde as Wire<Echo>>::decode_reply(codec, &reply.body, reply.error.as_ref());
+    let kind = reply.error.as_ref().map(|mark| mark.kind.as_str());
+    match &outcome {
+        Ok(_) => assert_eq!(kind, None),
+        Err(CallError::Remote(_)) => assert_eq!(kind, Some("error")),
+        Err(CallError::Fault(fault)) => assert_eq!(kind, Some(fault.code())),
+        Err(other) => panic!("not a reply: {other:?}"),
+    }
+    outcome
 }
 
 fn encoded(text: &str) -> Vec<u8> {
-    <Bincode as Wire<Echo>>::encode_request(Codec::Bincode, &text.to_owned()).unwrap()
+    <Serde as Wire<Echo>>::encode_request(BINCODE, &text.to_owned()).unwrap()
 }
 
 #[tokio::test]
@@ -338,17 +322,24 @@ async fn an_unknown_procedure_gets_an_error_reply_and_is_acknowledged() {
     let request = named_request(Some("no.such"), encoded("hello"));
     assert_eq!(
         echo_reply(request, echo_service(), ServerConfig::default()).await,
-        Err(crate::CallError::Fault(Fault::UnknownProcedure {
+        Err(CallError::Fault(Fault::UnknownProcedure {
             name: Some("no.such".to_owned())
         }))
+    );
+    // A procedure's own error is marked too.
+    let refusing = Service::default().register(Echo, |_, text: String| async move {
+        Err::<String, _>(EchoError::Refused(text))
+    });
+    let request = named_request(Some("test.echo"), encoded("no"));
+    assert_eq!(
+        echo_reply(request, refusing, ServerConfig::default()).await,
+        Err(CallError::Remote(EchoError::Refused("no".to_owned())))
     );
     // Without an unnamed procedure, a request that names none is unknown too.
     let request = named_request(None, encoded("hello"));
     assert_eq!(
         echo_reply(request, echo_service(), ServerConfig::default()).await,
-        Err(crate::CallError::Fault(Fault::UnknownProcedure {
-            name: None
-        }))
+        Err(CallError::Fault(Fault::UnknownProcedure { name: None }))
     );
 }
 
@@ -358,7 +349,7 @@ async fn an_unknown_procedure_gets_an_error_reply_and_is_acknowledged() {
 async fn handlers_run_in_the_callers_trace_and_a_malformed_one_is_ignored() {
     let trace_of_handler = || {
         Service::default().register(Echo, |_, _: String| async move {
-            let context = crate::TraceContext::current().expect("no trace context");
+            let context = fibrpc_rpc::TraceContext::current().expect("no trace context");
             Ok(context.trace_id().to_string())
         })
     };
@@ -381,7 +372,7 @@ async fn a_panicking_handler_gets_an_internal_error_reply_and_is_acknowledged() 
     let request = named_request(Some("test.echo"), encoded("panic"));
     let reply = echo_reply(request, echo_service(), ServerConfig::default()).await;
     assert!(
-        matches!(&reply, Err(crate::CallError::Fault(Fault::Internal { reason })) if reason.contains("asked to panic")),
+        matches!(&reply, Err(CallError::Fault(Fault::Internal { reason })) if reason.contains("asked to panic")),
         "{reply:?}"
     );
 }
@@ -398,10 +389,7 @@ async fn a_procedure_may_set_its_own_body_limit() {
     let request = named_request(Some("test.echo"), encoded("0123456789"));
     assert_eq!(
         echo_reply(request, service(), ServerConfig::default()).await,
-        Err(crate::CallError::Fault(Fault::BodyTooLarge {
-            size: 11,
-            max: 8
-        }))
+        Err(CallError::Fault(Fault::BodyTooLarge { size: 11, max: 8 }))
     );
     // Within the procedure's limit, above the server's.
     let config = ServerConfig {
@@ -420,25 +408,17 @@ async fn expired_requests_are_skipped_unless_the_procedure_runs_them() {
     let past = Some(std::time::Instant::now() - Duration::from_secs(1));
     // Skipped: acknowledged, no reply.
     let done = Arc::new(Notify::new());
-    let mut transport = MockReplyTransport::new();
-    transport.expect_flow().return_const(None);
-    transport.expect_send_reply().never();
+    let replied = Replied::default();
     let request = IncomingRequest::new(
         Envelope {
             deadline: past,
             ..named_request(Some("test.echo"), encoded("late"))
         },
         false,
-        Box::new(acked_once(&done, None)),
+        Box::new(settle_mock(&replied, delivered, Some(&done))),
     );
-    serve_with(
-        transport,
-        vec![request],
-        done,
-        echo_service(),
-        ServerConfig::default(),
-    )
-    .await;
+    serve_with(vec![request], done, echo_service(), ServerConfig::default()).await;
+    assert!(replied.lock().unwrap().is_empty());
     // Run: answered all the same.
     let limits = Limits {
         expired: Some(Expired::Run),
@@ -500,11 +480,11 @@ async fn readiness_follows_consuming_reconnecting_and_draining() {
     let back = readiness.wait_for(ServerState::is_ready).await;
     assert_eq!(back, ServerState::Consuming);
 
-    let patient = crate::ClientConfig {
+    let patient = fibrpc_rpc::ClientConfig {
         timeout: Duration::from_secs(3600),
-        ..crate::ClientConfig::default()
+        ..fibrpc_rpc::ClientConfig::default()
     };
-    let client = crate::RpcClient::connect(Arc::new(broker.connect()), patient)
+    let client = fibrpc_rpc::RpcClient::connect(Arc::new(broker.connect()), patient)
         .await
         .unwrap();
     let call = tokio::spawn(async move { client.call::<Echo>("held".to_owned()).await });

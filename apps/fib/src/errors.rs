@@ -1,9 +1,8 @@
 //! Error replies in the tutorial's text codec, which has no notion of them: a line starting
 //! with `error:`, which no number starts with, followed by the error's code and its fields.
-//! The values themselves are fib's ([`crate::fib`]).
 
-use crate::codec::truncate_for_display;
-use crate::{CallError, Fault};
+use fibrpc_rpc::codec::truncate_for_display;
+use fibrpc_rpc::{CallError, Fault};
 
 const ERROR_PREFIX: &str = "error:";
 
@@ -51,20 +50,6 @@ pub(crate) fn decode_fault<E>(code: &str, fields: &str) -> Result<Fault, CallErr
         _ => return Err(malformed(code, fields)),
     };
     Ok(fault)
-}
-
-/// What a text reply that should be an error reply carries: its fault, or why it is none.
-pub(crate) fn decode_fault_reply<E>(body: &[u8]) -> CallError<E> {
-    let text = String::from_utf8_lossy(body);
-    match error_reply(text.trim()) {
-        Some((code, fields)) => decode_fault(code, fields).map_or_else(|bad| bad, Fault::into),
-        None => CallError::BadReply {
-            reason: format!(
-                "expected an error reply, got {:?}",
-                truncate_for_display(text.trim())
-            ),
-        },
-    }
 }
 
 /// `<u64> <u64>`.

@@ -2,14 +2,31 @@
 //!
 //! Requests are read as Python's `int()` reads them (the tutorial's server does
 //! `int(body)`): surrounding whitespace, a sign, and single underscores between digits.
-//! Errors are the text codec's error replies (`error: above-bound <n> <max>`).
+//! Errors are the text codec's error replies (`error: above-bound <n> <max>`, see
+//! [`errors`](crate::errors)).
 
 use std::str::FromStr;
 
 use fibrpc_domain::{BigNumber, DomainError};
+use fibrpc_rpc::codec::{truncate_for_display, Format};
+use fibrpc_rpc::{CallError, Fault};
 
-use crate::codec::{text, truncate_for_display};
-use crate::{CallError, Fault};
+use crate::errors;
+
+pub const CONTENT_TYPE: &str = "text/plain";
+
+/// The tutorial's text [`Format`]; see [`TEXT`](crate::TEXT).
+pub struct Text;
+
+impl Format for Text {
+    fn content_type(&self) -> &'static str {
+        CONTENT_TYPE
+    }
+
+    fn encode_fault(&self, fault: &Fault) -> Vec<u8> {
+        errors::encode_fault(fault)
+    }
+}
 
 const ABOVE_BOUND: &str = "above-bound";
 
@@ -66,7 +83,7 @@ pub(super) fn encode_reply(outcome: &Result<BigNumber, DomainError>) -> Vec<u8> 
     match outcome {
         Ok(value) => value.to_string().into_bytes(),
         Err(DomainError::AboveBound { n, max }) => {
-            text::encode_error(ABOVE_BOUND, &format!("{n} {max}"))
+            errors::encode_error(ABOVE_BOUND, &format!("{n} {max}"))
         }
     }
 }
@@ -76,14 +93,20 @@ pub(super) fn decode_reply(body: &[u8]) -> Result<BigNumber, CallError<DomainErr
     let text = std::str::from_utf8(body)
         .map_err(|_| bad("text reply is not UTF-8".to_owned()))?
         .trim();
-    if let Some((code, fields)) = text::error_reply(text) {
+    if let Some((code, fields)) = errors::error_reply(text) {
         if code == ABOVE_BOUND {
             let (n, max) =
-                text::two_numbers(fields).ok_or_else(|| text::malformed(code, fields))?;
+                errors::two_numbers(fields).ok_or_else(|| errors::malformed(code, fields))?;
             return Err(CallError::Remote(DomainError::AboveBound { n, max }));
         }
-        return Err(text::decode_fault(code, fields)?.into());
+        return Err(errors::decode_fault(code, fields)?.into());
     }
+    decode_digits(text)
+}
+
+/// fib(n) from its decimal digits (a text reply, a JSON reply's string).
+pub(super) fn decode_digits<E>(text: &str) -> Result<BigNumber, CallError<E>> {
+    let bad = |reason: String| CallError::BadReply { reason };
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad(format!(
             "expected a decimal number, got {:?}",

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn text_request(body: &str) -> Result<u64, Fault> {
-    FibWire::decode_request(Codec::Text, body.as_bytes())
+    FibWire::decode_request(TEXT, body.as_bytes())
 }
 
 fn reply(codec: Codec, outcome: &Result<BigNumber, DomainError>) -> Vec<u8> {
@@ -46,20 +46,20 @@ fn bincode_bytes_are_those_before_procedures() {
     use before_procedures::{encode, Error, Reply, Request};
     for n in [0, 30, 250, 251, 1 << 40, u64::MAX] {
         assert_eq!(
-            FibWire::encode_request(Codec::Bincode, &n).unwrap(),
+            FibWire::encode_request(BINCODE, &n).unwrap(),
             encode(&Request { n })
         );
     }
     for n in [0, 30, 100, 5000] {
         let value = fib(n);
         assert_eq!(
-            reply(Codec::Bincode, &Ok(value.clone())),
+            reply(BINCODE, &Ok(value.clone())),
             encode(&Reply::Value(&value.to_le_bytes()))
         );
     }
     assert_eq!(
         reply(
-            Codec::Bincode,
+            BINCODE,
             &Err(DomainError::AboveBound {
                 n: 2_000_000,
                 max: 1_000_000
@@ -100,7 +100,7 @@ fn bincode_bytes_are_those_before_procedures() {
     ];
     for (fault, before) in faults {
         assert_eq!(
-            Codec::Bincode.encode_fault(&fault),
+            BINCODE.encode_fault(&fault),
             encode(&Reply::Error(before)),
             "{fault:?}"
         );
@@ -140,25 +140,22 @@ fn bad_text_requests_are_invalid() {
         ))
     );
     assert!(matches!(
-        FibWire::decode_request(Codec::Text, &[0xff, 0xfe, b'1']),
+        FibWire::decode_request(TEXT, &[0xff, 0xfe, b'1']),
         Err(Fault::InvalidRequest { reason }) if reason.contains("UTF-8")
     ));
 }
 
 #[test]
 fn text_is_the_tutorials_decimal_both_ways() {
-    assert_eq!(FibWire::encode_request(Codec::Text, &30).unwrap(), b"30");
+    assert_eq!(FibWire::encode_request(TEXT, &30).unwrap(), b"30");
+    assert_eq!(reply(TEXT, &Ok(BigNumber::from(832040u32))), b"832040");
     assert_eq!(
-        reply(Codec::Text, &Ok(BigNumber::from(832040u32))),
-        b"832040"
-    );
-    assert_eq!(
-        FibWire::decode_reply(Codec::Text, b"354224848179261915075"),
+        FibWire::decode_reply(TEXT, b"354224848179261915075", None),
         Ok(fib(100))
     );
     assert_eq!(
         reply(
-            Codec::Text,
+            TEXT,
             &Err(DomainError::AboveBound {
                 n: 2_000_000,
                 max: 1_000_000
@@ -169,15 +166,19 @@ fn text_is_the_tutorials_decimal_both_ways() {
 }
 
 #[test]
-fn every_error_survives_both_codecs() {
+fn every_error_survives_every_codec() {
     let above = DomainError::AboveBound {
         n: 2_000_000,
         max: 1_000_000,
     };
-    for codec in [Codec::Text, Codec::Bincode] {
+    let mark = |kind: &str| ReplyError {
+        kind: kind.to_owned(),
+        message: String::new(),
+    };
+    for codec in [TEXT, BINCODE, JSON] {
         let body = reply(codec, &Err(above.clone()));
         assert_eq!(
-            FibWire::decode_reply(codec, &body),
+            FibWire::decode_reply(codec, &body, Some(&mark("error"))),
             Err(CallError::Remote(above.clone())),
             "{codec:?}"
         );
@@ -191,7 +192,7 @@ fn every_error_survives_both_codecs() {
         ] {
             let body = codec.encode_fault(&fault);
             assert_eq!(
-                FibWire::decode_reply(codec, &body),
+                FibWire::decode_reply(codec, &body, Some(&mark(fault.code()))),
                 Err(CallError::Fault(fault)),
                 "{codec:?}"
             );
@@ -210,7 +211,7 @@ fn malformed_replies_are_reported_not_misread() {
     ] {
         assert!(
             matches!(
-                FibWire::decode_reply(Codec::Text, body),
+                FibWire::decode_reply(TEXT, body, None),
                 Err(CallError::BadReply { .. })
             ),
             "{body:?}"
@@ -220,9 +221,27 @@ fn malformed_replies_are_reported_not_misread() {
 
 #[test]
 fn only_large_decimal_replies_are_heavy() {
-    assert!(!FibWire::heavy_reply(Codec::Text, &Ok(fib(1000))));
-    assert!(FibWire::heavy_reply(Codec::Text, &Ok(fib(100_000))));
-    assert!(!FibWire::heavy_reply(Codec::Bincode, &Ok(fib(100_000))));
+    assert!(!FibWire::heavy_reply(TEXT, &Ok(fib(1000))));
+    assert!(FibWire::heavy_reply(TEXT, &Ok(fib(100_000))));
+    assert!(!FibWire::heavy_reply(BINCODE, &Ok(fib(100_000))));
+    assert!(FibWire::heavy_reply(JSON, &Ok(fib(100_000))));
+}
+
+#[test]
+fn json_is_n_and_a_string_of_digits() {
+    assert_eq!(FibWire::encode_request(JSON, &30).unwrap(), b"30");
+    assert_eq!(FibWire::decode_request(JSON, b" 30 "), Ok(30));
+    // Far above 2^53, where JavaScript's numbers lose digits: a string keeps them all.
+    assert_eq!(reply(JSON, &Ok(fib(100))), br#""354224848179261915075""#);
+    let above = DomainError::AboveBound { n: 11, max: 10 };
+    assert_eq!(
+        String::from_utf8(reply(JSON, &Err(above.clone()))).unwrap(),
+        format!(r#"{{"kind":"error","message":"{above}","error":{{"n":11,"max":10}}}}"#)
+    );
+    assert!(matches!(
+        FibWire::decode_request(JSON, b"-1"),
+        Err(Fault::InvalidRequest { .. })
+    ));
 }
 
 #[tokio::test]
@@ -242,7 +261,7 @@ async fn answers_within_the_bound_only() {
 proptest! {
     #[test]
     fn requests_round_trip(n: u64) {
-        for codec in [Codec::Text, Codec::Bincode] {
+        for codec in [TEXT, BINCODE, JSON] {
             let body = FibWire::encode_request(codec, &n).unwrap();
             prop_assert_eq!(FibWire::decode_request(codec, &body), Ok(n));
         }
@@ -250,17 +269,17 @@ proptest! {
 
     #[test]
     fn replies_round_trip(n in 0u64..5_000) {
-        for codec in [Codec::Text, Codec::Bincode] {
+        for codec in [TEXT, BINCODE, JSON] {
             let body = reply(codec, &Ok(fib(n)));
-            prop_assert_eq!(FibWire::decode_reply(codec, &body), Ok(fib(n)));
+            prop_assert_eq!(FibWire::decode_reply(codec, &body, None), Ok(fib(n)));
         }
     }
 
     #[test]
     fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..64)) {
-        for codec in [Codec::Text, Codec::Bincode] {
+        for codec in [TEXT, BINCODE, JSON] {
             let _ = FibWire::decode_request(codec, &body);
-            let _ = FibWire::decode_reply(codec, &body);
+            let _ = FibWire::decode_reply(codec, &body, None);
         }
     }
 }

@@ -7,11 +7,27 @@ use std::time::Duration;
 use fibrpc_domain::fib;
 use fibrpc_ports::{Envelope, MockReplyInbox, MockRequestTransport, ReplyInbox, TransportError};
 
-use super::*;
-use crate::codec::Codec;
-use crate::fib::FibWire;
-use crate::testing::Echo;
-use crate::{Fib, Wire};
+use fibrpc_fib::{Fib, FibWire};
+use fibrpc_rpc::codec::BINCODE;
+use fibrpc_rpc::{
+    Backoff, CallError, ClientConfig, ClientStats, Endpoint, Procedure, RetryPolicy, RpcClient,
+    TimedOut, Wire,
+};
+use serde::{Deserialize, Serialize};
+
+/// A procedure of serde types that is not idempotent.
+struct Echo;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("refused")]
+struct Refused;
+
+impl Procedure for Echo {
+    const NAME: &'static str = "test.echo";
+    type Request = String;
+    type Response = String;
+    type Error = Refused;
+}
 
 /// A mock inbox that hands out what the test sends it, and reports a lost connection when
 /// the test drops its sender. The wait runs in `block_in_place` because mock methods return
@@ -54,8 +70,8 @@ fn expect_inboxes(transport: &mut MockRequestTransport, inboxes: Vec<MockReplyIn
 fn reply_to(request: &Envelope, n: u64) -> Envelope {
     Envelope {
         correlation_id: request.correlation_id.clone(),
-        content_type: Some(Codec::Bincode.content_type().to_owned()),
-        body: FibWire::encode_reply(Codec::Bincode, &Ok(fib(n))).unwrap(),
+        content_type: Some(BINCODE.content_type().to_owned()),
+        body: FibWire::encode_reply(BINCODE, &Ok(fib(n))).unwrap(),
         ..Envelope::default()
     }
 }
@@ -89,7 +105,7 @@ async fn one_fib_call(
 ) -> (
     RpcClient,
     tokio::task::JoinHandle<
-        Result<<Fib as Procedure>::Response, CallError<<Fib as Procedure>::Error>>,
+        Result<<Fib as Endpoint>::Response, CallError<<Fib as Endpoint>::Error>>,
     >,
     Envelope,
     std_mpsc::Sender<Envelope>,
@@ -121,11 +137,8 @@ async fn a_call_sends_a_complete_request_and_takes_its_reply() {
     assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
     let deadline = request.deadline.unwrap();
     assert!(deadline > std::time::Instant::now() + Duration::from_secs(4));
-    assert_eq!(request.procedure, None, "fib's requests name no procedure");
-    assert_eq!(
-        FibWire::decode_request(Codec::Bincode, &request.body),
-        Ok(90)
-    );
+    assert_eq!(request.procedure.as_deref(), Some("fib"));
+    assert_eq!(FibWire::decode_request(BINCODE, &request.body), Ok(90));
 
     replies.send(reply_to(&request, 90)).unwrap();
     assert_eq!(call.await.unwrap().unwrap(), fib(90));

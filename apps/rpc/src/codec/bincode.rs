@@ -1,5 +1,6 @@
 //! Bincode 2 bodies through serde: a request is the procedure's request; a reply is the
-//! response or a failure, in one layout for every procedure.
+//! response or a failure, in one layout for every procedure. The helpers are public for
+//! wires that write some of their values by hand in this layout (fib's numbers).
 //!
 //! The layout predates procedures: it is fib's, and fib's replies read the same as before.
 //! A reply is variant 0 (the response) or 1 (a failure); among failures, variant 0 is the
@@ -9,8 +10,23 @@ use bincode::enc::write::{SizeWriter, Writer};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::EncodeError;
+use crate::codec::{EncodeError, Format};
 use crate::{CallError, Fault};
+
+pub const CONTENT_TYPE: &str = "application/x-bincode";
+
+/// The bincode [`Format`]; see [`BINCODE`](crate::codec::BINCODE).
+pub struct Bincode;
+
+impl Format for Bincode {
+    fn content_type(&self) -> &'static str {
+        CONTENT_TYPE
+    }
+
+    fn encode_fault(&self, fault: &Fault) -> Vec<u8> {
+        encode_fault(fault)
+    }
+}
 
 /// A bound on what decoding may allocate, whatever length a hostile body claims.
 const DECODE_LIMIT: usize = 64 * 1024 * 1024;
@@ -71,7 +87,7 @@ impl<E> From<WireFailure<E>> for CallError<E> {
 ///
 /// # Errors
 /// [`EncodeError`] when `value`'s `Serialize` implementation fails.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, EncodeError> {
     let failed = |error: bincode::error::EncodeError| EncodeError(error.to_string());
     let mut size = SizeWriter::default();
     bincode::serde::encode_into_writer(value, &mut size, config()).map_err(failed)?;
@@ -91,7 +107,7 @@ impl Writer for VecWriter {
 
 /// # Errors
 /// Why `body` is not exactly one `T`, trailing bytes included.
-pub(crate) fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+pub fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
     let (value, read) = bincode::serde::borrow_decode_from_slice(body, config())
         .map_err(|error| error.to_string())?;
     if read != body.len() {
@@ -102,13 +118,13 @@ pub(crate) fn decode<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String
 
 /// # Errors
 /// [`Fault::InvalidRequest`] for a body that is not exactly one request.
-pub(crate) fn decode_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, Fault> {
+pub fn decode_request<T: DeserializeOwned>(body: &[u8]) -> Result<T, Fault> {
     decode(body).map_err(|reason| Fault::invalid(format!("bincode request: {reason}")))
 }
 
 /// # Errors
 /// [`EncodeError`] when the response's or the error's `Serialize` implementation fails.
-pub(crate) fn encode_reply<R: Serialize, E: Serialize>(
+pub fn encode_reply<R: Serialize, E: Serialize>(
     outcome: Result<R, E>,
 ) -> Result<Vec<u8>, EncodeError> {
     match outcome {
@@ -117,7 +133,7 @@ pub(crate) fn encode_reply<R: Serialize, E: Serialize>(
     }
 }
 
-pub(crate) fn encode_fault(fault: &Fault) -> Vec<u8> {
+pub fn encode_fault(fault: &Fault) -> Vec<u8> {
     // Encoding strings and numbers has no failure mode but running out of memory, which
     // aborts anyway; an empty body would be refused by the peer as malformed, not misread.
     encode(&WireReply::<(), ()>::Failed(fault.into())).unwrap_or_default()
@@ -128,7 +144,7 @@ pub(crate) fn encode_fault(fault: &Fault) -> Vec<u8> {
 /// # Errors
 /// [`CallError::Remote`] or [`CallError::Fault`] for the error a reply carries,
 /// [`CallError::BadReply`] for a body that is not exactly one reply.
-pub(crate) fn decode_reply<'a, R: Deserialize<'a>, E: Deserialize<'a>>(
+pub fn decode_reply<'a, R: Deserialize<'a>, E: Deserialize<'a>>(
     body: &'a [u8],
 ) -> Result<R, CallError<E>> {
     let reply: WireReply<R, E> = decode(body).map_err(|reason| CallError::BadReply {
