@@ -9,10 +9,18 @@
 //!
 //! `--amqp-url URL` (or `AMQP_URL`; `NATS_URL`, `REDIS_URL`) names another broker; `--url`
 //! any, its scheme choosing the transport. The queue is made for the run and deleted after it.
+//!
+//! With `serve`, it is a server of its own instead, for clients in any language: fib and the
+//! text statistics on `--queue` until SIGINT or SIGTERM, with the flags of `fibrpc serve`:
+//!
+//! ```sh
+//! cargo run --release --example services -- serve --transport amqp --queue Q
+//! ```
 
 use std::process::ExitCode;
 
-use fibrpc_app::{transport_named, Transport};
+use clap::Parser;
+use fibrpc_app::{transport_named, ServeArgs, Transport};
 use fibrpc_examples::session;
 
 /// The broker's URL the flags give: `--url`, else `--transport`'s (its variable, or
@@ -70,11 +78,32 @@ async fn run(url: &str) -> Result<(), String> {
     outcome
 }
 
+/// `services serve`'s command line: `fibrpc serve`'s flags.
+#[derive(Parser)]
+#[command(
+    name = "services serve",
+    about = "Serves fib and text statistics until SIGINT or SIGTERM"
+)]
+struct ServeCommand {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let outcome = match parse(std::env::args().skip(1)) {
-        Ok(url) => run(&url).await,
-        Err(error) => Err(error),
+    let mut args = std::env::args().skip(1).peekable();
+    let outcome = if args.peek().is_some_and(|arg| arg == "serve") {
+        let command = ServeCommand::parse_from(args);
+        // Kept until the server stops: dropping it sends the spans still queued.
+        match fibrpc_app::init_logging(true, &command.args.otlp, "services") {
+            Ok(_exporting) => fibrpc_app::serve_with(command.args, session::service()).await,
+            Err(error) => Err(error),
+        }
+    } else {
+        match parse(args) {
+            Ok(url) => run(&url).await,
+            Err(error) => Err(error),
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,12 +6,20 @@ use std::io::Write;
 use fibrpc_domain::Fibonacci;
 use fibrpc_fib::Fib;
 use fibrpc_ports::Connection;
-use fibrpc_rpc::{CallError, ClientConfig, Fault, Procedure, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::{
+    CallError, ClientConfig, Fault, Procedure, RpcClient, RpcServer, ServerConfig, Service,
+};
 
 use crate::text::{self, Count, Counts, TextError, Top};
 
-/// The bound on a text in this session, low enough to show the error.
-const MAX_CHARS: u64 = 1000;
+/// The bound on a text, low enough to show the error.
+pub const MAX_CHARS: u64 = 1000;
+
+/// What the example serves: fib (also for unnamed requests, as `fibrpc serve`) and text
+/// statistics, on one queue.
+pub fn service() -> Service<Fibonacci> {
+    Fib::service(Fibonacci::default()).merge(text::service(MAX_CHARS))
+}
 
 /// A procedure no server of the session hosts.
 struct Missing;
@@ -30,12 +38,11 @@ impl Procedure for Missing {
 /// What failed, in one line: an answer other than the one expected, a failed call, a server
 /// that did not stop.
 pub async fn run(connection: &Connection, queue: &str, out: &mut impl Write) -> Result<(), String> {
-    let service = Fib::service(Fibonacci::default()).merge(text::service(MAX_CHARS));
     let config = ServerConfig {
         queue: queue.to_owned(),
         ..ServerConfig::default()
     };
-    let server = RpcServer::new(connection.replies.clone(), config, service).spawn();
+    let server = RpcServer::new(connection.replies.clone(), config, service()).spawn();
     let config = ClientConfig {
         queue: queue.to_owned(),
         ..ClientConfig::default()

@@ -23,7 +23,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serves fib(n) from the request queue until SIGINT or SIGTERM.
     Serve(FibServeArgs),
-    /// Calls fib(n) for each N; prints one decimal value per line.
+    /// Calls fib(n) for each N, one decimal value per line; or, with `--procedure NAME --json
+    /// VALUE`, any procedure by name, printing its JSON reply.
     Call(CallArgs),
     /// Measures calls/s, latency and CPU per call; `--baseline` compares with a bare round trip.
     Bench(BenchArgs),
@@ -53,8 +54,15 @@ pub struct CallArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
     /// The indices to ask for.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "procedure", conflicts_with = "procedure")]
     pub numbers: Vec<u64>,
+    /// The procedure to call by name (`text.count`), with the JSON body `--json`, whatever
+    /// its types; its JSON reply is printed as it came.
+    #[arg(long, requires = "json", conflicts_with = "text")]
+    pub procedure: Option<String>,
+    /// The request of `--procedure`, as JSON (`'"a b c"'`, `30`, `{"n": 1}`).
+    #[arg(long, value_name = "VALUE", requires = "procedure")]
+    pub json: Option<String>,
     /// How long each call waits for its reply: `5s`, `500ms`, or seconds (`2.5`).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -1,4 +1,5 @@
 //! `fibrpc call N...`: all calls in flight at once, results printed in the order asked.
+//! `fibrpc call --procedure NAME --json VALUE`: one call of any procedure, by name.
 
 use fibrpc_fib::Fib;
 use fibrpc_rpc::{codec, CallError, ClientConfig, RpcClient};
@@ -6,6 +7,9 @@ use fibrpc_rpc::{codec, CallError, ClientConfig, RpcClient};
 use crate::args::CallArgs;
 
 pub async fn run(args: CallArgs) -> Result<(), String> {
+    if let (Some(procedure), Some(json)) = (&args.procedure, &args.json) {
+        return call_by_name(&args, procedure, json).await;
+    }
     let connection = args.broker.connect(args.reply_to).await?;
     let config = ClientConfig {
         queue: args.broker.queue.clone(),
@@ -42,5 +46,47 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
             Err(error) => return Err(format!("fib({n}): {error}")),
         }
     }
+    Ok(())
+}
+
+/// Calls `procedure` with the JSON `request`, knowing nothing of its types, and prints the
+/// reply's JSON as it came. An error reply is the error: its kind and message, one line.
+async fn call_by_name(args: &CallArgs, procedure: &str, request: &str) -> Result<(), String> {
+    // Checked here: a typo is one clear line, not the server's invalid-request fault.
+    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(request) {
+        return Err(format!("--json is not JSON: {error}"));
+    }
+    let connection = args.broker.connect(args.reply_to).await?;
+    let config = ClientConfig {
+        queue: args.broker.queue.clone(),
+        timeout: args.timeout,
+        ..ClientConfig::default()
+    };
+    let client = RpcClient::connect(connection.requests, config)
+        .await
+        .map_err(|error| error.to_string())?;
+    let reply = client
+        .call_raw(
+            procedure,
+            codec::JSON_CONTENT_TYPE,
+            request.as_bytes().to_vec(),
+        )
+        .await
+        .map_err(|error| format!("{procedure}: {error}"))?;
+    if let Some(mark) = reply.error {
+        // Another language's server may write several lines: the error stays one.
+        let message = mark.message.replace(['\n', '\r'], " ");
+        return Err(format!("{procedure}: {}: {message}", mark.kind));
+    }
+    let content_type = reply.content_type.as_deref().unwrap_or("none");
+    if !codec::JSON.reads(content_type) {
+        return Err(format!(
+            "{procedure}: a reply in {} to a JSON request: the server does not speak JSON",
+            codec::truncate_for_display(content_type)
+        ));
+    }
+    let text = String::from_utf8(reply.body)
+        .map_err(|_| format!("{procedure}: the JSON reply is not UTF-8"))?;
+    println!("{text}");
     Ok(())
 }

@@ -4,6 +4,7 @@ mod dispatch;
 mod pending;
 mod stall;
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,14 +203,10 @@ impl RpcClient {
         trace: &CallTrace,
     ) -> Result<P::Response, CallError<P::Error>> {
         let deadline = Instant::now() + timeout;
-        let traceparent = trace.context.to_traceparent();
         let attempts = async {
             let mut attempt = 0;
             loop {
-                match self
-                    .attempt::<P>(&request, deadline, &traceparent, trace)
-                    .await
-                {
+                match self.attempt::<P>(&request, deadline, trace).await {
                     Err(error) if error.is_retryable() && P::IDEMPOTENT => {
                         let RetryPolicy::Idempotent { backoff } = self.inner.config.retry else {
                             return Err(error);
@@ -226,7 +223,17 @@ impl RpcClient {
                 }
             }
         };
-        match tokio::time::timeout_at(deadline, attempts).await {
+        self.by_deadline(deadline, timeout, attempts).await
+    }
+
+    /// `call`'s outcome, or a timeout (with what was seen) at `deadline`.
+    async fn by_deadline<T, E>(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+        call: impl std::future::Future<Output = Result<T, CallError<E>>>,
+    ) -> Result<T, CallError<E>> {
+        match tokio::time::timeout_at(deadline, call).await {
             Ok(outcome) => outcome,
             Err(_) => Err(CallError::Timeout(TimedOut {
                 after: timeout,
@@ -253,55 +260,14 @@ impl RpcClient {
         &self,
         request: &P::Request,
         deadline: Instant,
-        traceparent: &str,
         trace: &CallTrace,
     ) -> Result<P::Response, CallError<P::Error>> {
-        let inner = &*self.inner;
-        let _slot = inner
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| TransportError::disconnected("client closed"))?;
-        let reply_to = inner
-            .reply_address
-            .clone()
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| TransportError::disconnected("client closed"))?
-            .clone()
-            .ok_or_else(|| TransportError::disconnected("no reply address"))?;
-
-        let codec = request_codec::<P>(inner.config.codec);
+        let codec = request_codec::<P>(self.inner.config.codec);
         let body = P::Wire::encode_request(codec, request)
             .map_err(|error| CallError::BadRequest { reason: error.0 })?;
-        let correlation_id = uuid::Uuid::new_v4().to_string();
-        trace.conversation(&correlation_id);
-        let (_entry, mut reply) = inner
-            .pending
-            .register(correlation_id.clone(), reply_to.generation)?;
-        let request = Envelope {
-            correlation_id: Some(correlation_id),
-            reply_to: Some(reply_to.address.to_string()),
-            content_type: Some(codec.content_type().to_owned()),
-            procedure: Some(P::NAME.to_owned()),
-            deadline: Some(deadline.into_std()),
-            body,
-            traceparent: Some(traceparent.to_owned()),
-            error: None,
-        };
-        // The reply can come before the broker's word that it took the request (a publisher
-        // confirm, say): a reply proves it did, so the call does not wait for that word. A
-        // refusal (no such queue, a negative confirm) that comes first fails the call at once.
-        let sending = inner.transport.send_request(&inner.config.queue, request);
-        let replied = tokio::select! {
-            biased;
-            sent = sending => {
-                sent?;
-                reply.await
-            }
-            replied = &mut reply => replied,
-        };
-        let reply = replied.map_err(|_| TransportError::disconnected("reply loop ended"))??;
+        let reply = self
+            .round_trip(P::NAME, codec.content_type(), body, deadline, trace)
+            .await?;
         // A server that does not read our codec answers in its own (the tutorial's servers
         // parse a bincode body as text and answer "0"): such a reply is not an answer.
         let reply_content_type = reply
@@ -326,6 +292,90 @@ impl RpcClient {
             });
         }
         P::Wire::decode_reply(codec, &reply.body, reply.error.as_ref())
+    }
+
+    /// Sends one request and waits for its reply, through the calls' table of pending
+    /// replies: what typed and raw calls share.
+    async fn round_trip<E>(
+        &self,
+        procedure: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        deadline: Instant,
+        trace: &CallTrace,
+    ) -> Result<Envelope, CallError<E>> {
+        let inner = &*self.inner;
+        let _slot = inner
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| TransportError::disconnected("client closed"))?;
+        let reply_to = inner
+            .reply_address
+            .clone()
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| TransportError::disconnected("client closed"))?
+            .clone()
+            .ok_or_else(|| TransportError::disconnected("no reply address"))?;
+        let correlation_id = uuid::Uuid::new_v4().to_string();
+        trace.conversation(&correlation_id);
+        let (_entry, mut reply) = inner
+            .pending
+            .register(correlation_id.clone(), reply_to.generation)?;
+        let request = Envelope {
+            correlation_id: Some(correlation_id),
+            reply_to: Some(reply_to.address.to_string()),
+            content_type: Some(content_type.to_owned()),
+            procedure: Some(procedure.to_owned()),
+            deadline: Some(deadline.into_std()),
+            body,
+            traceparent: Some(trace.context.to_traceparent()),
+            error: None,
+        };
+        // The reply can come before the broker's word that it took the request (a publisher
+        // confirm, say): a reply proves it did, so the call does not wait for that word. A
+        // refusal (no such queue, a negative confirm) that comes first fails the call at once.
+        let sending = inner.transport.send_request(&inner.config.queue, request);
+        let replied = tokio::select! {
+            biased;
+            sent = sending => {
+                sent?;
+                reply.await
+            }
+            replied = &mut reply => replied,
+        };
+        Ok(replied.map_err(|_| TransportError::disconnected("reply loop ended"))??)
+    }
+
+    /// Calls the procedure named `procedure` with a body already written in `content_type`
+    /// (JSON, say), without knowing its types, within the client's timeout and in the
+    /// current trace: for tools that pass bodies through, such as `fibrpc call --json`.
+    /// Sent once: the client cannot know whether the procedure is idempotent.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call), but for the errors a reply carries: the reply is returned
+    /// whole, an error reply with its mark ([`Envelope::error`]) for the caller to read.
+    pub async fn call_raw(
+        &self,
+        procedure: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Envelope, CallError<Infallible>> {
+        let inner = &*self.inner;
+        let timeout = inner.config.timeout;
+        let deadline = Instant::now() + timeout;
+        let trace = CallTrace::start(procedure, &inner.config.queue, || {
+            inner.transport.messaging_system()
+        });
+        let call = self.round_trip(procedure, content_type, body, deadline, &trace);
+        let outcome = self
+            .by_deadline(deadline, timeout, call)
+            .instrument(trace.span.clone())
+            .await;
+        // An error reply is an answer here: the caller reads its mark.
+        trace.finish(CallOutcome::of(&outcome));
+        outcome
     }
 
     pub fn stats(&self) -> ClientStats {

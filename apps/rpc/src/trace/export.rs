@@ -70,7 +70,7 @@ impl CallTrace {
     /// A call of `procedure` to `queue` over `messaging_system`: in the current
     /// [`TraceContext`]'s trace, or a new one.
     pub fn start(
-        procedure: &'static str,
+        procedure: &str,
         queue: &str,
         messaging_system: impl FnOnce() -> &'static str,
     ) -> Self {
