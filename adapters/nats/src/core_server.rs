@@ -213,6 +213,7 @@ impl RequestStream for CoreRequestStream {
                 Box::new(CoreSettle {
                     counter,
                     client: self.client.clone(),
+                    error: None,
                 }),
             ));
         }
@@ -232,21 +233,29 @@ struct CoreSettle {
     counter: Counter,
     /// Where the reply is published.
     client: async_nats::Client,
+    /// The error the reply carried, for the services API's stats (`code:message`).
+    error: Option<String>,
 }
 
 #[async_trait]
 impl Settle for CoreSettle {
     async fn reply(&mut self, reply_to: &str, reply: Envelope) -> Result<(), TransportError> {
+        self.error = reply
+            .error
+            .as_ref()
+            .map(|error| format!("{}:{}", headers::service_error_code(error), error.message));
         crate::reply::send_reply(&self.client, reply_to, reply, false).await
     }
 
     async fn ack(self: Box<Self>) -> Result<(), TransportError> {
-        self.counter.done(None);
+        let settled = *self;
+        settled.counter.done(settled.error);
         Ok(())
     }
 
     async fn reject(self: Box<Self>, _requeue: bool) -> Result<(), TransportError> {
-        self.counter.done(None);
+        let settled = *self;
+        settled.counter.done(settled.error);
         Ok(())
     }
 }

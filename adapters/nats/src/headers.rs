@@ -22,6 +22,19 @@ const TRACEPARENT: &str = "traceparent";
 /// An error reply's mark ([`Envelope::error`]): its kind and its message.
 const ERROR_KIND: &str = "fibrpc-error";
 const ERROR_MESSAGE: &str = "fibrpc-error-message";
+/// The same mark as the NATS services API (ADR-32) writes it, for NATS-native clients.
+const SERVICE_ERROR: &str = "Nats-Service-Error";
+const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
+
+/// The services API's code for an error reply: 500 when the server failed (`internal`), 400
+/// for what the request asked (the procedure's own error, a bad or unknown request).
+pub(crate) fn service_error_code(error: &ReplyError) -> u16 {
+    if error.kind == "internal" {
+        500
+    } else {
+        400
+    }
+}
 
 /// The headers carrying `envelope`'s fields. Fails on a field a header cannot hold (async-nats
 /// would panic on it).
@@ -47,6 +60,12 @@ pub(crate) fn to_headers(envelope: &Envelope) -> Result<HeaderMap, TransportErro
             let value = HeaderValue::from_str(value).map_err(|_| errors::header(name))?;
             headers.insert(name, value);
         }
+    }
+    if let Some(error) = &envelope.error {
+        let message =
+            HeaderValue::from_str(&error.message).map_err(|_| errors::header(SERVICE_ERROR))?;
+        headers.insert(SERVICE_ERROR, message);
+        headers.insert(SERVICE_ERROR_CODE, service_error_code(error).to_string());
     }
     if let Some(millis) = envelope.deadline_to_wire_millis() {
         headers.insert(DEADLINE, millis.to_string());

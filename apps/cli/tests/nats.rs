@@ -38,6 +38,12 @@ fn nats_py_calls_fib_and_reads_the_services_api() {
     assert_eq!(line(&lines, "plain"), "832040");
     assert_eq!(line(&lines, "named"), "55");
     assert_eq!(line(&lines, "header"), "6765");
+    // fib's own error (n above --max-n), as the services API marks it for NATS clients.
+    let refused = line(&lines, "error");
+    assert!(
+        refused.starts_with("400 ") && refused.contains("1000001"),
+        "{refused}"
+    );
 
     let name = queue.replace('.', "_");
     let ping: Value = serde_json::from_str(line(&lines, "PING")).unwrap();
@@ -56,11 +62,15 @@ fn nats_py_calls_fib_and_reads_the_services_api() {
     assert_eq!(stats["type"], "io.nats.micro.v1.stats_response");
     // Counted by the procedure a request names (by subject or header): one named none.
     assert_eq!(stats["endpoints"][0]["num_requests"], 1);
-    assert_eq!(stats["endpoints"][1]["num_requests"], 2);
+    assert_eq!(stats["endpoints"][1]["num_requests"], 3);
+    assert_eq!(stats["endpoints"][0]["num_errors"], 0);
+    assert_eq!(stats["endpoints"][1]["num_errors"], 1);
+    let last_error = stats["endpoints"][1]["last_error"].as_str().unwrap();
+    assert!(last_error.starts_with("400:"), "{last_error}");
     assert!(stats["endpoints"][0]["processing_time"].as_u64().unwrap() > 0);
 
     server.signal("TERM");
-    assert_eq!(replies_of(&mut server), 3);
+    assert_eq!(replies_of(&mut server), 4);
 }
 
 #[test]

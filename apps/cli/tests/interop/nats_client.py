@@ -4,6 +4,8 @@
   plain <answer>             a request to the queue's subject: no headers, the decimal n
   named <answer>             a request to the subject of the procedure `fib` (<queue>.fib)
   header <answer>            a request to the queue naming the procedure in a header
+  error <code> <message>     a request above the server's bound: the services API's error
+                             headers of the error reply
   PING|INFO|STATS <json>     the NATS services API ($SRV.<verb>, .<name>, .<name>.<id>)
   shared <count>             `count` plain requests answered (for two servers sharing them)
   jetstream <subject> <what> a request to the queue of a JetStream-mode server, and to its
@@ -44,6 +46,9 @@ async def main(mode, queue, count):
         print("named", (await nc.request(f"{queue}.fib", b"10", timeout=5)).data.decode())
         named = await nc.request(queue, b"20", timeout=5, headers={"Fibrpc-Procedure": "fib"})
         print("header", named.data.decode())
+        refused = await nc.request(f"{queue}.fib", b"1000001", timeout=5)
+        print("error", refused.headers["Nats-Service-Error-Code"],
+              refused.headers["Nats-Service-Error"])
         await services(nc, queue.replace(".", "_"))
     elif mode == "shared":
         replies = await asyncio.gather(*(nc.request(queue, b"25", timeout=5) for _ in range(count)))
