@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use fibrpc_app::{parse_duration, BrokerUrls, ReplyToMode, RequestQueueArgs, TransportChoice};
 
 #[derive(Args)]
@@ -76,6 +76,9 @@ pub struct BenchArgs {
     /// to measure what that costs.
     #[arg(long)]
     pub metrics: bool,
+    /// The codec of fibrpc's calls: bincode (the default) or JSON, to compare what each costs.
+    #[arg(long, value_enum, default_value = "bincode")]
+    pub codec: BenchCodec,
     /// How the request queues (fibrpc's and the baseline's) are declared.
     #[command(flatten)]
     pub request_queue: RequestQueueArgs,
@@ -99,4 +102,20 @@ pub struct BareEchoArgs {
     pub prefetch: u16,
     #[command(flatten)]
     pub request_queue: RequestQueueArgs,
+}
+
+/// The codecs `--codec` chooses between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchCodec {
+    Bincode,
+    Json,
+}
+
+impl BenchCodec {
+    pub fn codec(self) -> fibrpc_rpc::Codec {
+        match self {
+            BenchCodec::Bincode => fibrpc_rpc::codec::BINCODE,
+            BenchCodec::Json => fibrpc_rpc::codec::JSON,
+        }
+    }
 }

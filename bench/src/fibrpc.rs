@@ -142,6 +142,7 @@ async fn add_client(
         max_in_flight: settings.most_in_flight(),
         retry: fibrpc_app::retry_policy(args.retry),
         metrics: metrics(settings),
+        codec: args.codec.codec(),
         ..ClientConfig::default()
     };
     let client = RpcClient::connect(transport, config)
