@@ -26,6 +26,8 @@ pub enum Command {
     /// Calls fib(n) for each N, one decimal value per line; or, with `--procedure NAME --json
     /// VALUE`, any procedure by name, printing its JSON reply.
     Call(CallArgs),
+    /// Lists the procedures the servers of a queue serve (the built-in `fibrpc.procedures`).
+    Procedures(ProceduresArgs),
     /// Measures calls/s, latency and CPU per call; `--baseline` compares with a bare round trip.
     Bench(BenchArgs),
     /// Runs the bare request/reply echo server `fibrpc bench --baseline` measures against, alone.
@@ -47,6 +49,15 @@ pub struct FibServeArgs {
     /// Largest n answered; larger ones get an error reply.
     #[arg(long, default_value_t = fibrpc_domain::DEFAULT_MAX_N)]
     pub max_n: u64,
+}
+
+#[derive(Args)]
+pub struct ProceduresArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    /// How long to wait for the answer: `5s`, `500ms`, or seconds (`2.5`).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Args)]

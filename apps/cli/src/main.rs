@@ -4,6 +4,7 @@
 mod args;
 mod call;
 mod demo;
+mod procedures;
 mod serve;
 
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Call(args) => call::run(args).await,
+            Command::Procedures(args) => procedures::run(args).await,
             Command::Bench(args) => fibrpc_bench::run(args).await,
             Command::BareEcho(args) => fibrpc_bench::bare_echo(args).await,
         }
@@ -52,7 +54,7 @@ fn init_logging(command: &Command) -> Result<Option<fibrpc_app::Exporting>, Stri
         Command::Call(args) => (false, &args.otlp, "fibrpc-client"),
         Command::Bench(args) => (false, &args.otlp, "fibrpc-bench"),
         Command::BareEcho(_) => (true, &none, ""),
-        Command::Demo(_) => (false, &none, ""),
+        Command::Demo(_) | Command::Procedures(_) => (false, &none, ""),
     };
     fibrpc_app::init_logging(server, otlp, service)
 }

@@ -22,6 +22,36 @@ fn serve_then_call_prints_832040() {
 }
 
 #[test]
+fn procedures_lists_what_fibrpc_serve_serves() {
+    if !rabbitmq_available() {
+        return;
+    }
+    let queue = unique_queue("procedures");
+    let _server = serve(&queue, &[]);
+    let mut list = fibrpc();
+    list.args(["procedures", "--queue", &queue]);
+    let output = run(list);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "fib  idempotent  application/x-bincode,application/json,text/plain\n\
+         fibrpc.procedures  idempotent  application/x-bincode,application/json\n"
+    );
+    // Nobody serves this queue: one line and a failure.
+    let mut nobody = fibrpc();
+    nobody.args([
+        "procedures",
+        "--queue",
+        &unique_queue("nobody"),
+        "--timeout",
+        "1s",
+    ]);
+    let output = run(nobody);
+    assert!(!output.status.success());
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+}
+
+#[test]
 fn the_tutorials_python_client_gets_its_answer_from_fibrpc_serve() {
     if !rabbitmq_available() {
         return;

@@ -52,9 +52,14 @@ fn nats_py_calls_fib_and_reads_the_services_api() {
     let info: Value = serde_json::from_str(line(&lines, "INFO")).unwrap();
     assert_eq!(info["type"], "io.nats.micro.v1.info_response");
     let endpoints = info["endpoints"].as_array().unwrap();
-    assert_eq!(endpoints.len(), 2, "{endpoints:?}");
+    // The queue's subject, fib's, and discovery's (which every server answers).
+    assert_eq!(endpoints.len(), 3, "{endpoints:?}");
     assert_eq!(endpoints[0]["subject"], queue.as_str());
     assert_eq!(endpoints[1]["subject"], format!("{queue}.fib").as_str());
+    assert_eq!(
+        endpoints[2]["subject"],
+        format!("{queue}.fibrpc.procedures").as_str()
+    );
     assert!(endpoints
         .iter()
         .all(|endpoint| endpoint["queue_group"] == "q"));

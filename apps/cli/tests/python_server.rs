@@ -42,7 +42,10 @@ async fn a_python_server_written_from_the_wire_spec_answers_the_typed_client() {
     // A procedure the Python server does not host: its fault, read as the typed fault.
     let missing = client.call::<Top>(3).await;
     assert!(
-        matches!(missing, Err(CallError::Fault(Fault::UnknownProcedure { .. }))),
+        matches!(
+            missing,
+            Err(CallError::Fault(Fault::UnknownProcedure { .. }))
+        ),
         "{missing:?}"
     );
     drop(server);

@@ -497,3 +497,46 @@ async fn readiness_follows_consuming_reconnecting_and_draining() {
     stopping.await.unwrap().unwrap();
     assert_eq!(readiness.state(), ServerState::Stopped);
 }
+
+/// Every server answers discovery: fib and a user's procedure, each with its flags and
+/// content types, and discovery itself, sorted by name, over bincode and JSON alike.
+#[tokio::test]
+async fn a_server_lists_what_it_serves() {
+    use fibrpc_rpc::{codec, ClientConfig, ProcedureInfo, Procedures, RpcClient};
+    let broker = fibrpc_in_memory::InMemoryBroker::new();
+    let transport = Arc::new(broker.connect());
+    let service = Fib::service(Fibonacci::default()).merge(echo_service());
+    let mut server = RpcServer::new(transport.clone(), ServerConfig::default(), service).spawn();
+    server.ready().await.unwrap();
+    let both = ["application/x-bincode", "application/json"].map(str::to_owned);
+    let expected = vec![
+        ProcedureInfo {
+            name: "fib".to_owned(),
+            idempotent: true,
+            content_types: vec![
+                "application/x-bincode".to_owned(),
+                "application/json".to_owned(),
+                "text/plain".to_owned(),
+            ],
+        },
+        ProcedureInfo {
+            name: "fibrpc.procedures".to_owned(),
+            idempotent: true,
+            content_types: both.to_vec(),
+        },
+        ProcedureInfo {
+            name: "test.echo".to_owned(),
+            idempotent: false,
+            content_types: both.to_vec(),
+        },
+    ];
+    for codec in [codec::BINCODE, codec::JSON] {
+        let config = ClientConfig {
+            codec,
+            ..ClientConfig::default()
+        };
+        let client = RpcClient::connect(transport.clone(), config).await.unwrap();
+        assert_eq!(client.call::<Procedures>(()).await.unwrap(), expected);
+    }
+    server.stop().await.unwrap();
+}

@@ -25,6 +25,7 @@
 mod backoff;
 pub mod client;
 pub mod codec;
+pub mod discovery;
 mod error;
 pub mod metrics;
 mod procedure;
@@ -36,6 +37,7 @@ pub mod trace;
 pub use backoff::Backoff;
 pub use client::{ClientConfig, ClientStats, RetryPolicy, RpcClient};
 pub use codec::Codec;
+pub use discovery::{ProcedureInfo, Procedures};
 pub use error::{CallError, Fault, ServerError, TimedOut, Unanswered};
 /// The port traits and types a program that builds clients and servers names.
 pub use fibrpc_ports::{Envelope, ReplyError, ReplyTransport, RequestTransport, TransportError};

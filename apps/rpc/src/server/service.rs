@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 
 use super::answer::{Answer, Failed};
 use crate::codec::{Codec, EncodeError};
+use crate::discovery::{DiscoveryError, ProcedureInfo, Procedures};
 use crate::{Endpoint, Fault, Wire};
 
 /// What a server does with a request taken after its caller's deadline has passed. A broker
@@ -156,8 +157,36 @@ impl<S: Send + Sync + 'static> Service<S> {
         self
     }
 
+    /// The routes a server dispatches to: the service's, and discovery's.
     pub(crate) fn into_routes(self) -> Routes {
-        self.routes
+        let mut routes = self.routes;
+        // The listing is known once every route is in, discovery's own included.
+        let discovery = Service::new(OnceLock::new()).register(
+            Procedures,
+            |listing: Arc<OnceLock<Vec<ProcedureInfo>>>, ()| async move {
+                listing.get().cloned().ok_or(DiscoveryError)
+            },
+        );
+        let listing = discovery.state.clone();
+        for (name, route) in discovery.routes.named {
+            routes.insert(name, route);
+        }
+        let mut procedures: Vec<ProcedureInfo> = routes
+            .named
+            .iter()
+            .map(|(name, route)| ProcedureInfo {
+                name: (*name).to_owned(),
+                idempotent: route.idempotent(),
+                content_types: route
+                    .codecs()
+                    .iter()
+                    .map(|codec| codec.content_type().to_owned())
+                    .collect(),
+            })
+            .collect();
+        procedures.sort_by(|a, b| a.name.cmp(&b.name));
+        let _ = listing.set(procedures);
+        routes
     }
 }
 
@@ -191,6 +220,9 @@ pub(crate) trait Route: Send + Sync {
     /// The codecs the procedure speaks.
     fn codecs(&self) -> &'static [Codec];
 
+    /// Whether running a request twice does no harm.
+    fn idempotent(&self) -> bool;
+
     /// The codec of its messages that carry no content type.
     fn untyped(&self) -> Codec;
 
@@ -222,6 +254,10 @@ where
 {
     fn codecs(&self) -> &'static [Codec] {
         <P::Wire as Wire<P>>::CODECS
+    }
+
+    fn idempotent(&self) -> bool {
+        P::IDEMPOTENT
     }
 
     fn untyped(&self) -> Codec {
