@@ -10,21 +10,21 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
     if let (Some(procedure), Some(json)) = (&args.procedure, &args.json) {
         return call_by_name(&args, procedure, json).await;
     }
-    let connection = args.broker.connect(args.reply_to).await?;
-    let config = ClientConfig {
-        queue: args.broker.queue.clone(),
-        timeout: args.timeout,
-        codec: if args.text {
-            fibrpc_fib::TEXT
-        } else {
-            codec::BINCODE
+    let client = connect_client(
+        &args.broker,
+        args.reply_to,
+        ClientConfig {
+            timeout: args.timeout,
+            codec: if args.text {
+                fibrpc_fib::TEXT
+            } else {
+                codec::BINCODE
+            },
+            retry: fibrpc_app::retry_policy(args.retry),
+            ..ClientConfig::default()
         },
-        retry: fibrpc_app::retry_policy(args.retry),
-        ..ClientConfig::default()
-    };
-    let client = RpcClient::connect(connection.requests, config)
-        .await
-        .map_err(|error| error.to_string())?;
+    )
+    .await?;
     let calls: Vec<_> = args
         .numbers
         .iter()
@@ -56,15 +56,11 @@ async fn call_by_name(args: &CallArgs, procedure: &str, request: &str) -> Result
     if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(request) {
         return Err(format!("--json is not JSON: {error}"));
     }
-    let connection = args.broker.connect(args.reply_to).await?;
     let config = ClientConfig {
-        queue: args.broker.queue.clone(),
         timeout: args.timeout,
         ..ClientConfig::default()
     };
-    let client = RpcClient::connect(connection.requests, config)
-        .await
-        .map_err(|error| error.to_string())?;
+    let client = connect_client(&args.broker, args.reply_to, config).await?;
     let reply = client
         .call_raw(
             procedure,
@@ -89,4 +85,21 @@ async fn call_by_name(args: &CallArgs, procedure: &str, request: &str) -> Result
         .map_err(|_| format!("{procedure}: the JSON reply is not UTF-8"))?;
     println!("{text}");
     Ok(())
+}
+
+/// A client of the queue the broker flags name, on a connection of their transport; `config`
+/// gives the rest.
+pub async fn connect_client(
+    broker: &fibrpc_app::BrokerArgs,
+    reply_to: fibrpc_app::ReplyToMode,
+    config: ClientConfig,
+) -> Result<RpcClient, String> {
+    let connection = broker.connect(reply_to).await?;
+    let config = ClientConfig {
+        queue: broker.queue.clone(),
+        ..config
+    };
+    RpcClient::connect(connection.requests, config)
+        .await
+        .map_err(|error| error.to_string())
 }

@@ -1,20 +1,17 @@
 //! `fibrpc procedures`: what the servers of a queue serve, one line per procedure.
 
 use fibrpc_app::ReplyToMode;
-use fibrpc_rpc::{ClientConfig, Procedure, Procedures, RpcClient};
+use fibrpc_rpc::{ClientConfig, Procedure, Procedures};
 
 use crate::args::ProceduresArgs;
+use crate::call::connect_client;
 
 pub async fn run(args: ProceduresArgs) -> Result<(), String> {
-    let connection = args.broker.connect(ReplyToMode::Exclusive).await?;
     let config = ClientConfig {
-        queue: args.broker.queue.clone(),
         timeout: args.timeout,
         ..ClientConfig::default()
     };
-    let client = RpcClient::connect(connection.requests, config)
-        .await
-        .map_err(|error| error.to_string())?;
+    let client = connect_client(&args.broker, ReplyToMode::Exclusive, config).await?;
     let procedures = client
         .call::<Procedures>(())
         .await
