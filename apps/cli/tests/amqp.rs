@@ -164,10 +164,36 @@ fn sigterm_stops_the_server_cleanly() {
     let mut call = fibrpc();
     call.args(["call", "--queue", &queue, "10"]);
     assert!(run(call).status.success());
+    // The server acknowledges right after it sent the reply; the caller may have its reply
+    // first. Once the broker holds nothing unacknowledged, nothing is in flight.
+    assert!(
+        nothing_unacknowledged(&queue),
+        "the request was never acknowledged"
+    );
     server.signal("TERM");
-    // The caller had its reply, so nothing is in flight: the server settles a request right
-    // after its reply is confirmed, well before the caller has exited and the signal is sent.
     let stopping = server.wait_for_line("shutting down");
     assert!(stopping.contains("in_flight=0"), "{stopping}");
     assert!(server.wait().success());
+}
+
+/// Whether RabbitMQ holds no unacknowledged message of `queue`, asked until it does (10 s at
+/// most).
+fn nothing_unacknowledged(queue: &str) -> bool {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < give_up {
+        let output = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "list_queues", "name", "messages_unacknowledged"])
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&output.stdout).into_owned();
+        let unacked = listing.lines().find_map(|line| {
+            let (name, count) = line.split_once('\t')?;
+            (name == queue).then(|| count.trim().to_owned())
+        });
+        if unacked.as_deref() == Some("0") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
