@@ -28,6 +28,23 @@ pub trait RequestTransport: Send + Sync {
     /// address: the protocol calls it again after a disconnection.
     async fn open_reply_inbox(&self) -> Result<Box<dyn ReplyInbox>, TransportError>;
 
+    /// Opens again the reply address `address`, which an inbox of this transport had before
+    /// it reported [`TransportError::Disconnected`], with the replies sent to it meanwhile:
+    /// the calls that named it go on waiting instead of failing.
+    ///
+    /// `Ok(None)` means the adapter cannot (its addresses die with their connection, or this
+    /// one is gone for good): the protocol then fails the calls that named it and opens a
+    /// fresh address. An error means not yet (the broker is still away): the protocol tries
+    /// again within its calls' deadlines. The adapter MUST be receiving on the address when
+    /// this returns `Ok(Some(_))`.
+    async fn resume_reply_inbox(
+        &self,
+        address: &str,
+    ) -> Result<Option<Box<dyn ReplyInbox>>, TransportError> {
+        let _ = address;
+        Ok(None)
+    }
+
     /// Publishes a request to the request queue `queue`.
     async fn send_request(&self, queue: &str, request: Envelope) -> Result<(), TransportError>;
 
@@ -57,6 +74,13 @@ pub trait RequestTransport: Send + Sync {
 pub trait ReplyInbox: Send {
     /// The address to put in a request's `reply_to`.
     fn address(&self) -> &str;
+
+    /// Whether the address outlives a lost connection, replies kept, so that
+    /// [`RequestTransport::resume_reply_inbox`] may open it again: then the protocol sends
+    /// again, under the same correlation id, a request whose send failed.
+    fn resumable(&self) -> bool {
+        false
+    }
 
     /// Waits for the next reply.
     ///

@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::errors::translate;
 use crate::properties::{to_envelope, to_properties};
+use crate::reply_queue;
 use crate::{AmqpTransport, ReplyQueueMode};
 
 /// RabbitMQ's pseudo-queue for direct reply-to.
@@ -37,11 +38,15 @@ impl RequestTransport for AmqpTransport {
         // Direct reply-to allows one reply consumer per channel and requires publishing the
         // requests on it: each inbox gets a channel of its own, which then carries requests.
         let channel = match mode {
+            ReplyQueueMode::Resumable => {
+                let expires = self.config().reply_queue_expires;
+                return reply_queue::open(&live, reply_queue::fresh_name(), expires).await;
+            }
             ReplyQueueMode::Exclusive => live.publisher.clone(),
             ReplyQueueMode::Direct => Arc::new(live.open_confirmed_channel().await?),
         };
         let address = match mode {
-            ReplyQueueMode::Exclusive => {
+            ReplyQueueMode::Exclusive | ReplyQueueMode::Resumable => {
                 let options = QueueDeclareOptions {
                     exclusive: true,
                     auto_delete: true,
@@ -80,6 +85,19 @@ impl RequestTransport for AmqpTransport {
             consumer: Some(consumer),
             owns_channel: mode == ReplyQueueMode::Direct,
         }))
+    }
+
+    /// Only a resumable reply queue outlives its connection; direct reply-to and exclusive
+    /// queues do not.
+    async fn resume_reply_inbox(
+        &self,
+        address: &str,
+    ) -> Result<Option<Box<dyn ReplyInbox>>, TransportError> {
+        if !address.starts_with(reply_queue::PREFIX) {
+            return Ok(None);
+        }
+        let live = self.link.live().await?;
+        reply_queue::resume(&live, address, self.config().reply_queue_expires).await
     }
 
     async fn send_request(&self, queue: &str, request: Envelope) -> Result<(), TransportError> {

@@ -5,9 +5,15 @@ use std::time::Duration;
 /// Where replies come to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReplyQueueMode {
-    /// One exclusive, auto-delete, server-named queue per connection: the tutorial's callback
-    /// queue. Replies wait in it; the default.
+    /// A queue of the client's naming (`fibrpc.reply.<uuid>`) that outlives a lost connection
+    /// for [`AmqpConfig::reply_queue_expires`]: the client consumes it again once back, with
+    /// the replies sent meanwhile, so calls in flight go on waiting instead of failing. The
+    /// client deletes it when it closes; the broker, when unused that long. The default.
     #[default]
+    Resumable,
+    /// One exclusive, auto-delete, server-named queue per connection: the tutorial's callback
+    /// queue. Replies wait in it, but it dies with its connection: a lost connection fails
+    /// the calls in flight.
     Exclusive,
     /// RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`): no queue at all, but replies are
     /// at-most-once and dropped if the caller is gone. Each inbox has a channel of its own, and
@@ -97,6 +103,10 @@ pub struct AmqpConfig {
     pub shuffle_addresses: bool,
     /// Where replies come to; see [`ReplyQueueMode`].
     pub reply_queue: ReplyQueueMode,
+    /// How long a resumable reply queue lives unused (no consumer: its client disconnected
+    /// or died) before the broker deletes it (`x-expires`). A connection lost for longer
+    /// loses the replies sent meanwhile; its calls then fail.
+    pub reply_queue_expires: Duration,
     /// How the server side declares a request queue that does not exist yet.
     pub request_queue: RequestQueueSpec,
     /// Bounds each connection attempt, first or after a loss, from TCP to the first channel;
@@ -113,7 +123,8 @@ impl Default for AmqpConfig {
         Self {
             url: "amqp://127.0.0.1:5672/%2f".to_owned(),
             shuffle_addresses: false,
-            reply_queue: ReplyQueueMode::Exclusive,
+            reply_queue: ReplyQueueMode::Resumable,
+            reply_queue_expires: Duration::from_secs(60),
             request_queue: RequestQueueSpec::default(),
             connect_timeout: Duration::from_secs(5),
             tls_ca_pem: None,
@@ -128,6 +139,7 @@ impl std::fmt::Debug for AmqpConfig {
             .field("url", &crate::redact_url(&self.url))
             .field("shuffle_addresses", &self.shuffle_addresses)
             .field("reply_queue", &self.reply_queue)
+            .field("reply_queue_expires", &self.reply_queue_expires)
             .field("request_queue", &self.request_queue)
             .field("connect_timeout", &self.connect_timeout)
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|_| "<pem>"))

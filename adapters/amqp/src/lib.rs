@@ -31,6 +31,7 @@ mod errors;
 mod properties;
 mod queue;
 mod redact;
+mod reply_queue;
 mod server;
 
 use std::sync::Arc;

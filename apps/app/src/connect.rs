@@ -92,7 +92,7 @@ async fn by_transport(
                 shuffle_addresses: options.shuffle_addresses,
                 reply_queue: match options.direct_reply_to {
                     true => ReplyQueueMode::Direct,
-                    false => ReplyQueueMode::Exclusive,
+                    false => ReplyQueueMode::Resumable,
                 },
                 tls_ca_pem: options.tls_ca_pem.clone(),
                 connection_name: options.connection_name.clone(),

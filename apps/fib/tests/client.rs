@@ -37,6 +37,7 @@ fn inbox(address: &'static str) -> (MockReplyInbox, std_mpsc::Sender<Envelope>) 
     let received = Mutex::new(received);
     let mut inbox = MockReplyInbox::new();
     inbox.expect_address().return_const(address.to_owned());
+    inbox.expect_resumable().return_const(false);
     inbox.expect_next_reply().returning(move || {
         let received = received.lock().unwrap();
         tokio::task::block_in_place(|| received.recv_timeout(Duration::from_secs(10)))
@@ -65,6 +66,10 @@ fn expect_inboxes(transport: &mut MockRequestTransport, inboxes: Vec<MockReplyIn
             Some(inbox) => Ok(Box::new(inbox) as Box<dyn ReplyInbox>),
             None => Err(TransportError::disconnected("test: no more inboxes")),
         });
+    // These inboxes die with their connection, as an exclusive AMQP reply queue does.
+    transport
+        .expect_resume_reply_inbox()
+        .returning(|_| Ok(None));
 }
 
 fn reply_to(request: &Envelope, n: u64) -> Envelope {

@@ -43,6 +43,11 @@ pub trait Procedure: Send + Sync + 'static {
     /// Whether running a request twice does no harm, so that a client with a
     /// [`RetryPolicy`](crate::RetryPolicy) may send it again after a lost connection.
     const IDEMPOTENT: bool = false;
+    /// Whether a request, once started, runs to its end even past its caller's deadline. By
+    /// default a server stops it at its next await once the deadline passes (nobody waits
+    /// for the reply any more), acknowledges it unanswered and counts it `cancelled`; set
+    /// this for work that must finish once started.
+    const RUNS_TO_COMPLETION: bool = false;
     type Request: Serialize + DeserializeOwned + Send + Sync + 'static;
     type Response: Serialize + DeserializeOwned + Send + 'static;
     /// The procedure's own errors; they reach the caller as [`CallError::Remote`].
@@ -57,6 +62,8 @@ pub trait Endpoint: Send + Sync + 'static {
     const NAME: &'static str;
     /// As [`Procedure::IDEMPOTENT`].
     const IDEMPOTENT: bool = false;
+    /// As [`Procedure::RUNS_TO_COMPLETION`].
+    const RUNS_TO_COMPLETION: bool = false;
     type Request: Send + Sync + 'static;
     type Response: Send + 'static;
     type Error: std::error::Error + Send + Sync + 'static;
@@ -67,6 +74,7 @@ pub trait Endpoint: Send + Sync + 'static {
 impl<P: Procedure> Endpoint for P {
     const NAME: &'static str = P::NAME;
     const IDEMPOTENT: bool = P::IDEMPOTENT;
+    const RUNS_TO_COMPLETION: bool = P::RUNS_TO_COMPLETION;
     type Request = P::Request;
     type Response = P::Response;
     type Error = P::Error;

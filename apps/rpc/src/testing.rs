@@ -29,3 +29,12 @@ impl Procedure for Absent {
     type Response = u64;
     type Error = EchoError;
 }
+
+/// Waits, step by step and at most 10 s, until `condition` holds: for what no event tells.
+pub(crate) async fn wait_until(mut condition: impl FnMut() -> bool) {
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < give_up, "condition not met within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

@@ -24,9 +24,15 @@ use crate::procedure::request_codec;
 use crate::trace::CallTrace;
 use crate::{Backoff, CallError, Endpoint, TimedOut, Unanswered, Wire};
 
-/// Whether a failed call is sent again. Applies only to procedures that say they are
-/// idempotent ([`Endpoint::IDEMPOTENT`]): a call whose request was taken by a server
-/// but whose reply was lost runs twice.
+/// Whether a failed call is sent again.
+///
+/// A call whose reply address was lost and could not be resumed is sent again (as a new call)
+/// only if its procedure says it is idempotent ([`Endpoint::IDEMPOTENT`]): its request may
+/// have run. A call whose request the broker did not take, or never confirmed taking, on a
+/// reply address that outlives a lost connection ([`fibrpc_ports::ReplyInbox::resumable`],
+/// RabbitMQ's default reply queue), is sent again under the same correlation id whatever its
+/// procedure: a server that got it twice answers the second from memory (see
+/// docs/reliability.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RetryPolicy {
     #[default]
@@ -81,6 +87,9 @@ pub struct ClientStats {
     pub reconnects: u64,
     /// Attempts that failed and were sent again under the retry policy.
     pub retries: u64,
+    /// Times the reply address was lost and opened again with the replies sent meanwhile
+    /// (not counted in `reconnects`): calls in flight went on waiting.
+    pub resumed: u64,
 }
 
 /// A client of the procedures served on one request queue. Cheap to clone; clones share one
@@ -98,6 +107,8 @@ struct Inner {
     reply_address: watch::Receiver<Option<ReplyAddress>>,
     in_flight: Semaphore,
     retries: AtomicU64,
+    /// Times the reply address was lost and resumed with its replies.
+    resumed: Arc<AtomicU64>,
     stalls: StallProbe,
     dispatcher: JoinHandle<()>,
 }
@@ -115,12 +126,10 @@ impl RpcClient {
         config: ClientConfig,
     ) -> Result<Self, TransportError> {
         let inbox = transport.open_reply_inbox().await?;
-        let first = ReplyAddress {
-            address: inbox.address().into(),
-            generation: 0,
-        };
+        let first = ReplyAddress::of(inbox.as_ref(), 0);
         let (address_sender, reply_address) = watch::channel(Some(first));
         let pending = Arc::new(PendingCalls::default());
+        let resumed = Arc::new(AtomicU64::new(0));
         let dispatcher = tokio::spawn(dispatch::run(
             transport.clone(),
             inbox,
@@ -128,11 +137,13 @@ impl RpcClient {
             address_sender,
             config.reconnect,
             config.metrics.clone(),
+            resumed.clone(),
         ));
         Ok(Self {
             inner: Arc::new(Inner {
                 in_flight: Semaphore::new(config.max_in_flight.max(1)),
                 retries: AtomicU64::new(0),
+                resumed,
                 stalls: StallProbe::default(),
                 transport,
                 config,
@@ -212,10 +223,7 @@ impl RpcClient {
                             return Err(error);
                         };
                         tracing::debug!(%error, attempt, "call failed; sending it again");
-                        self.inner.retries.fetch_add(1, Ordering::Relaxed);
-                        if let Some(metrics) = &self.inner.config.metrics {
-                            metrics.retried();
-                        }
+                        self.count_retry();
                         tokio::time::sleep(backoff.delay(attempt)).await;
                         attempt += 1;
                     }
@@ -336,16 +344,63 @@ impl RpcClient {
         // The reply can come before the broker's word that it took the request (a publisher
         // confirm, say): a reply proves it did, so the call does not wait for that word. A
         // refusal (no such queue, a negative confirm) that comes first fails the call at once.
-        let sending = inner.transport.send_request(&inner.config.queue, request);
-        let replied = tokio::select! {
-            biased;
-            sent = sending => {
-                sent?;
-                reply.await
+        let Some(backoff) = self.resends(&reply_to) else {
+            let sending = inner.transport.send_request(&inner.config.queue, request);
+            let replied = tokio::select! {
+                biased;
+                sent = sending => {
+                    sent?;
+                    reply.await
+                }
+                replied = &mut reply => replied,
+            };
+            return Ok(replied.map_err(|_| TransportError::disconnected("reply loop ended"))??);
+        };
+        // The reply address outlives a lost connection: a request the broker did not take (or
+        // whose taking it never confirmed) goes again under the same correlation id, which
+        // lets a server answer a repeat from memory ([`crate::server`]); one it took waits for
+        // its reply.
+        let mut attempt = 0;
+        let replied = loop {
+            let sending = inner
+                .transport
+                .send_request(&inner.config.queue, request.clone());
+            tokio::select! {
+                biased;
+                sent = sending => match sent {
+                    Ok(()) => break reply.await,
+                    Err(error) if not_taken(&error) => {
+                        tracing::debug!(%error, attempt, "request not taken; sending it again");
+                        self.count_retry();
+                        tokio::select! {
+                            biased;
+                            replied = &mut reply => break replied,
+                            () = tokio::time::sleep(backoff.delay(attempt)) => {}
+                        }
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(error.into()),
+                },
+                replied = &mut reply => break replied,
             }
-            replied = &mut reply => replied,
         };
         Ok(replied.map_err(|_| TransportError::disconnected("reply loop ended"))??)
+    }
+
+    /// The backoff between resends of one request, when requests to `reply_to` are resent:
+    /// with a retry policy, and an address that survives a lost connection.
+    fn resends(&self, reply_to: &ReplyAddress) -> Option<Backoff> {
+        match self.inner.config.retry {
+            RetryPolicy::Idempotent { backoff } if reply_to.resumable => Some(backoff),
+            _ => None,
+        }
+    }
+
+    fn count_retry(&self) {
+        self.inner.retries.fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = &self.inner.config.metrics {
+            metrics.retried();
+        }
     }
 
     /// Calls the procedure named `procedure` with a body already written in `content_type`
@@ -389,6 +444,7 @@ impl RpcClient {
                 .as_ref()
                 .map_or(0, |current| current.generation),
             retries: self.inner.retries.load(Ordering::Relaxed),
+            resumed: self.inner.resumed.load(Ordering::Relaxed),
         }
     }
 
@@ -404,4 +460,15 @@ impl RpcClient {
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
     }
+}
+
+/// Failures after which the broker may not have taken a request: a lost connection (before
+/// the confirm), no answer from the broker, no queue yet (a broker restart).
+fn not_taken(error: &TransportError) -> bool {
+    matches!(
+        error,
+        TransportError::Disconnected { .. }
+            | TransportError::Timeout { .. }
+            | TransportError::NoSuchQueue { .. }
+    )
 }

@@ -25,10 +25,13 @@ pub enum ServerOutcome {
     Disconnected,
     /// Answering failed in the server itself (a panic outside the handler): left unsettled.
     Internal,
+    /// Stopped at its caller's deadline while running (nobody waits for the reply any
+    /// more): acknowledged unanswered.
+    Cancelled,
 }
 
 impl ServerOutcome {
-    pub(crate) const ALL: [Self; 8] = [
+    pub(crate) const ALL: [Self; 9] = [
         Self::Ok,
         Self::Error,
         Self::Fault,
@@ -37,6 +40,7 @@ impl ServerOutcome {
         Self::Unroutable,
         Self::Disconnected,
         Self::Internal,
+        Self::Cancelled,
     ];
 
     pub fn label(self) -> &'static str {
@@ -49,6 +53,7 @@ impl ServerOutcome {
             Self::Unroutable => "unroutable",
             Self::Disconnected => "disconnected",
             Self::Internal => "internal",
+            Self::Cancelled => "cancelled",
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::codec::Codec;
 use crate::metrics::ServerOutcome;
 use crate::Fault;
 
+#[derive(Clone)]
 pub(crate) struct Answer {
     pub codec: Codec,
     pub body: Vec<u8>,
@@ -14,6 +15,7 @@ pub(crate) struct Answer {
 }
 
 /// The error an answer carries.
+#[derive(Clone)]
 pub(crate) enum Failed {
     /// The procedure's own error, as text: the procedure's business, logged at debug level.
     Procedure(String),

@@ -5,7 +5,11 @@ mod answer;
 mod handle;
 mod pipeline;
 mod readiness;
+mod recent;
 mod service;
+
+#[cfg(test)]
+mod cancel_tests;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -73,6 +77,8 @@ pub struct ServerStats {
     /// Replies the broker could not route (the caller's reply address was gone).
     pub unroutable_replies: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Requests stopped at their caller's deadline while running: acknowledged unanswered.
+    pub cancelled: AtomicU64,
 }
 
 impl ServerStats {
@@ -91,6 +97,7 @@ impl ServerStats {
             ServerOutcome::Expired => &self.expired,
             ServerOutcome::NoReplyTo => &self.without_reply_to,
             ServerOutcome::Unroutable => &self.unroutable_replies,
+            ServerOutcome::Cancelled => &self.cancelled,
             ServerOutcome::Disconnected | ServerOutcome::Internal => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);

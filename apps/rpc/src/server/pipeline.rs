@@ -15,6 +15,7 @@ use fibrpc_ports::{Envelope, IncomingRequest, TransportError};
 use futures_util::FutureExt;
 
 use super::answer::{Answer, Failed};
+use super::recent::RecentCalls;
 use super::service::{Expired, Route, Routes};
 use super::ServerConfig;
 use crate::codec::{truncate_for_display, Codec, BINCODE};
@@ -32,6 +33,11 @@ pub(crate) struct Entry {
     route: Option<Arc<dyn Route>>,
     max_body_bytes: usize,
     expired: Expired,
+    /// Not idempotent: repeats are answered from the server's memory of recent calls.
+    remembered: bool,
+    /// Stopped at the caller's deadline (unless the procedure runs to completion or runs
+    /// expired requests anyway).
+    cancelled_at_deadline: bool,
     pub metrics: Option<Arc<ServerProcedureMetrics>>,
 }
 
@@ -43,6 +49,7 @@ pub(crate) struct Pipeline {
     /// Every codec some procedure speaks, and the one for messages without a content type.
     codecs: Vec<Codec>,
     untyped: Codec,
+    recent: Arc<RecentCalls>,
 }
 
 impl Pipeline {
@@ -53,10 +60,14 @@ impl Pipeline {
                 .as_ref()
                 .map(|route| route.limits())
                 .unwrap_or_default();
+            let expired = limits.expired.unwrap_or(config.expired);
             Arc::new(Entry {
                 name,
                 max_body_bytes: limits.max_body_bytes.unwrap_or(config.max_body_bytes),
-                expired: limits.expired.unwrap_or(config.expired),
+                expired,
+                remembered: route.as_ref().is_some_and(|route| !route.idempotent()),
+                cancelled_at_deadline: expired == Expired::Skip
+                    && route.as_ref().is_some_and(|route| !route.runs_to_completion()),
                 metrics: metrics.map(|metrics| Arc::new(metrics.server_procedure(name))),
                 route,
             })
@@ -83,6 +94,7 @@ impl Pipeline {
             unknown: entry(UNKNOWN_PROCEDURE, None),
             codecs,
             untyped,
+            recent: Arc::default(),
         }
     }
 
@@ -115,13 +127,35 @@ impl Pipeline {
                 return outcome;
             }
         };
+        let correlation_id = request.envelope.correlation_id.as_deref();
+        let first = match self
+            .recent
+            .recall(entry.remembered, entry.name, correlation_id)
+            .await
+        {
+            Ok(first) => first,
+            Err(stored) => return reply(request, &reply_to, Arc::unwrap_or_clone(stored)).await,
+        };
         let answer = match self.codec(entry, &request.envelope) {
             Ok(codec) => {
                 let body = std::mem::take(&mut request.envelope.body);
-                run(entry, &request.envelope, codec, body).await
+                match run(entry, &request.envelope, codec, body).await {
+                    Some(answer) => answer,
+                    None => {
+                        tracing::debug!(
+                            correlation_id = request.envelope.correlation_id.as_deref(),
+                            "stopped at the caller's deadline: acknowledged unanswered"
+                        );
+                        settle(request.ack().await);
+                        return ServerOutcome::Cancelled;
+                    }
+                }
             }
             Err((codec, fault)) => Answer::fault(codec, fault),
         };
+        if let Some(first) = first {
+            first.store(&answer);
+        }
         reply(request, &reply_to, answer).await
     }
 
@@ -168,20 +202,22 @@ fn admit(entry: &Entry, envelope: &mut Envelope) -> Result<String, ServerOutcome
 
 /// Decode, run, encode: the procedure's part, or the unknown procedure's fault. A panic
 /// anywhere in it (the handler's above all) is answered as [`Fault::Internal`]: the one
-/// place panics are caught.
-async fn run(entry: &Entry, envelope: &Envelope, codec: Codec, body: Vec<u8>) -> Answer {
+/// place panics are caught. None when stopped at the caller's deadline.
+async fn run(entry: &Entry, envelope: &Envelope, codec: Codec, body: Vec<u8>) -> Option<Answer> {
     let Some(route) = &entry.route else {
         // Untrusted: shortened for the reply and the log.
         let name = envelope.procedure.as_deref().map(truncate_for_display);
-        return Answer::fault(codec, Fault::UnknownProcedure { name });
+        return Some(Answer::fault(codec, Fault::UnknownProcedure { name }));
     };
-    AssertUnwindSafe(route.clone().answer(codec, body))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| {
-            let reason = panic_reason(&*panic);
-            Answer::fault(codec, Fault::Internal { reason })
-        })
+    let answering = AssertUnwindSafe(route.clone().answer(codec, body)).catch_unwind();
+    let answered = match envelope.time_left().filter(|_| entry.cancelled_at_deadline) {
+        Some(left) => tokio::time::timeout(left, answering).await.ok()?,
+        None => answering.await,
+    };
+    Some(answered.unwrap_or_else(|panic| {
+        let reason = panic_reason(&*panic);
+        Answer::fault(codec, Fault::Internal { reason })
+    }))
 }
 
 /// Reply, then settle: acknowledged once the reply is sent or cannot be delivered at all,

@@ -223,6 +223,9 @@ pub(crate) trait Route: Send + Sync {
     /// Whether running a request twice does no harm.
     fn idempotent(&self) -> bool;
 
+    /// Whether a request runs to its end past its caller's deadline.
+    fn runs_to_completion(&self) -> bool;
+
     /// The codec of its messages that carry no content type.
     fn untyped(&self) -> Codec;
 
@@ -258,6 +261,10 @@ where
 
     fn idempotent(&self) -> bool {
         P::IDEMPOTENT
+    }
+
+    fn runs_to_completion(&self) -> bool {
+        P::RUNS_TO_COMPLETION
     }
 
     fn untyped(&self) -> Codec {
