@@ -36,7 +36,7 @@ const MIN_CALLS: u64 = 2_000;
 const MAX_CALLS: u64 = 200_000;
 const IN_FLIGHT: usize = 32;
 /// Cuts, the client's and the server's connections in turn, each after this many answers.
-const CUTS: usize = 10;
+const CUTS: usize = 6;
 const CALLS_BETWEEN_CUTS: u64 = 100;
 
 fn backoff() -> Backoff {

@@ -205,7 +205,8 @@ async fn a_reply_for_another_call_is_not_delivered() {
             pending: 0,
             unmatched_replies: 1,
             reconnects: 0,
-            retries: 0
+            retries: 0,
+            resumed: 0
         }
     );
     drop(replies);
