@@ -10,6 +10,7 @@ use fibrpc_ports::{Connection, TransportError};
 use fibrpc_redis::{RedisConfig, RedisTransport};
 
 use crate::transports::{transport_of, Transport};
+use crate::ReplyToMode;
 
 /// What a URL does not say: settings some transports read. The default suits a client and a
 /// server alike.
@@ -17,8 +18,8 @@ use crate::transports::{transport_of, Transport};
 pub struct ConnectOptions {
     /// PEM CA certificates to trust for `amqps://`, besides the system's.
     pub tls_ca_pem: Option<String>,
-    /// Replies through RabbitMQ's direct reply-to instead of an exclusive reply queue (AMQP).
-    pub direct_reply_to: bool,
+    /// Where replies come to (AMQP).
+    pub reply_to: ReplyToMode,
     /// How a server declares its request queue if it is missing (AMQP; the other transports
     /// refuse anything but the default).
     pub request_queue: RequestQueueSpec,
@@ -90,9 +91,10 @@ async fn by_transport(
             let config = AmqpConfig {
                 url,
                 shuffle_addresses: options.shuffle_addresses,
-                reply_queue: match options.direct_reply_to {
-                    true => ReplyQueueMode::Direct,
-                    false => ReplyQueueMode::Resumable,
+                reply_queue: match options.reply_to {
+                    ReplyToMode::Queue => ReplyQueueMode::Resumable,
+                    ReplyToMode::Exclusive => ReplyQueueMode::Exclusive,
+                    ReplyToMode::Direct => ReplyQueueMode::Direct,
                 },
                 tls_ca_pem: options.tls_ca_pem.clone(),
                 connection_name: options.connection_name.clone(),

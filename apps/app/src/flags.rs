@@ -16,8 +16,12 @@ use crate::connect::{connect_with, ConnectOptions};
 use crate::transports::{transport_named, transport_of, Transport, UrlFlag, TRANSPORTS};
 use crate::{QueueKind, RequestQueueSpec};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ReplyToMode {
+    /// A reply queue of the client's own that outlives a lost connection (AMQP): calls in
+    /// flight then go on waiting instead of failing.
+    #[default]
+    Queue,
     /// An exclusive, auto-delete reply queue per client (the tutorial's callback queue).
     Exclusive,
     /// RabbitMQ's direct reply-to pseudo-queue.
@@ -70,7 +74,7 @@ impl BrokerUrls {
             };
         let options = ConnectOptions {
             tls_ca_pem,
-            direct_reply_to: reply_to == ReplyToMode::Direct,
+            reply_to,
             request_queue: match request_queue {
                 Some(flags) => flags.spec()?,
                 None => RequestQueueSpec::default(),
@@ -134,7 +138,7 @@ impl BrokerArgs {
         request_queue: &RequestQueueArgs,
     ) -> Result<Connection, String> {
         let url = self.broker_url();
-        let (tls_ca, reply_to) = (self.tls_ca.as_deref(), ReplyToMode::Exclusive);
+        let (tls_ca, reply_to) = (self.tls_ca.as_deref(), ReplyToMode::Queue);
         self.urls
             .connect(&url, tls_ca, reply_to, Some(request_queue))
             .await

@@ -81,7 +81,7 @@ pub struct CallArgs {
     #[arg(long)]
     pub text: bool,
     /// Where replies come to.
-    #[arg(long, value_enum, default_value = "exclusive")]
+    #[arg(long, value_enum, default_value = "queue")]
     pub reply_to: ReplyToMode,
     /// Send a call again after a lost connection, within its deadline (fib is idempotent).
     #[arg(long)]

@@ -11,7 +11,7 @@ pub async fn run(args: ProceduresArgs) -> Result<(), String> {
         timeout: args.timeout,
         ..ClientConfig::default()
     };
-    let client = connect_client(&args.broker, ReplyToMode::Exclusive, config).await?;
+    let client = connect_client(&args.broker, ReplyToMode::Queue, config).await?;
     let procedures = client
         .call::<Procedures>(())
         .await
