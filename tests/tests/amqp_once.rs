@@ -62,7 +62,11 @@ async fn a_call_that_must_not_run_twice_runs_once_while_connections_are_cut() {
     let admin = match AmqpTransport::connect(config(&unique("once-admin"))).await {
         Ok(admin) => admin,
         Err(error) => {
-            return skip_or_fail("RabbitMQ", error, "start it with `rabbitmq-server -detached`")
+            return skip_or_fail(
+                "RabbitMQ",
+                error,
+                "start it with `rabbitmq-server -detached`",
+            )
         }
     };
     if !rabbitmq::have_rabbitmqctl() {
@@ -113,8 +117,14 @@ async fn a_call_that_must_not_run_twice_runs_once_while_connections_are_cut() {
             let mut cuts = Vec::new();
             for cut in 0..CUTS {
                 let since = *progress.borrow_and_update();
-                let _ = progress.wait_for(|&done| done >= since + CALLS_BETWEEN_CUTS).await;
-                let name = if cut % 2 == 0 { &client_name } else { &server_name };
+                let _ = progress
+                    .wait_for(|&done| done >= since + CALLS_BETWEEN_CUTS)
+                    .await;
+                let name = if cut % 2 == 0 {
+                    &client_name
+                } else {
+                    &server_name
+                };
                 let closed = rabbitmq::sever_connections_named(name).await.unwrap();
                 cuts.push((name.clone(), closed));
             }
@@ -127,9 +137,7 @@ async fn a_call_that_must_not_run_twice_runs_once_while_connections_are_cut() {
         Duration::from_secs(180),
         "every call answered",
         stream::iter(0..MAX_CALLS)
-            .take_while(|&n| {
-                std::future::ready(n < MIN_CALLS || cutting.load(Ordering::Relaxed))
-            })
+            .take_while(|&n| std::future::ready(n < MIN_CALLS || cutting.load(Ordering::Relaxed)))
             .map(|n| {
                 let client = client.clone();
                 let answered = answered.clone();
@@ -144,12 +152,18 @@ async fn a_call_that_must_not_run_twice_runs_once_while_connections_are_cut() {
     )
     .await;
     drop(answered);
-    let cuts = within(Duration::from_secs(30), "the cuts", cutter).await.unwrap();
+    let cuts = within(Duration::from_secs(30), "the cuts", cutter)
+        .await
+        .unwrap();
     let calls = outcomes.len() as u64;
     assert!(calls >= MIN_CALLS);
 
     for (n, outcome) in &outcomes {
-        assert_eq!(outcome.as_ref().ok(), Some(&(n * 3)), "call {n}: {outcome:?}");
+        assert_eq!(
+            outcome.as_ref().ok(),
+            Some(&(n * 3)),
+            "call {n}: {outcome:?}"
+        );
     }
     // Every cut hit a connection: a cut that closed nothing would pass for nothing.
     assert_eq!(cuts.len(), CUTS);
@@ -165,7 +179,10 @@ async fn a_call_that_must_not_run_twice_runs_once_while_connections_are_cut() {
     let stats = client.stats();
     println!("{calls} calls, {} cuts, client: {stats:?}", cuts.len());
     assert_eq!(stats.pending, 0);
-    assert!(stats.resumed >= 1, "the client never resumed its reply queue: {stats:?}");
+    assert!(
+        stats.resumed >= 1,
+        "the client never resumed its reply queue: {stats:?}"
+    );
     assert_eq!(stats.reconnects, 0, "a reply queue was lost: {stats:?}");
     let server_stats = server.stop().await;
     assert!(server_stats.reconnects.load(Ordering::Relaxed) >= 1);
@@ -173,12 +190,16 @@ async fn a_call_that_must_not_run_twice_runs_once_while_connections_are_cut() {
     // Closing the client deletes its reply queue.
     assert!(admin.queue_depth(&reply_queue).await.is_ok());
     drop(client);
-    eventually(Duration::from_secs(10), "the reply queue deleted", || async {
-        matches!(
-            admin.queue_depth(&reply_queue).await,
-            Err(TransportError::NoSuchQueue { .. })
-        )
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the reply queue deleted",
+        || async {
+            matches!(
+                admin.queue_depth(&reply_queue).await,
+                Err(TransportError::NoSuchQueue { .. })
+            )
+        },
+    )
     .await;
     admin.delete_queue(&queue).await.unwrap();
 }

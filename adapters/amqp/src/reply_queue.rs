@@ -41,7 +41,9 @@ pub(crate) async fn open(
 ) -> Result<Box<dyn ReplyInbox>, TransportError> {
     let channel = live.open_channel().await?;
     let mut arguments = FieldTable::default();
-    let expires = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX).max(1);
+    let expires = i64::try_from(expires.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
     arguments.insert("x-expires".into(), AMQPValue::LongLongInt(expires));
     let options = QueueDeclareOptions {
         exclusive: false,

@@ -34,7 +34,10 @@ impl Procedure for Absent {
 pub(crate) async fn wait_until(mut condition: impl FnMut() -> bool) {
     let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while !condition() {
-        assert!(tokio::time::Instant::now() < give_up, "condition not met within 10 s");
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "condition not met within 10 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }

@@ -93,12 +93,14 @@ async fn a_request_past_its_deadline_is_stopped_unless_it_runs_to_completion() {
     must_finish.open.notify_one();
     crate::testing::wait_until(|| must_finish.went_on.load(Ordering::SeqCst)).await;
     server.stop().await.unwrap();
-    assert!(!slow.went_on.load(Ordering::SeqCst), "the work after the await ran");
+    assert!(
+        !slow.went_on.load(Ordering::SeqCst),
+        "the work after the await ran"
+    );
     assert_eq!(stats.cancelled.load(Ordering::SeqCst), 1);
     assert_eq!(stats.answered(), 1);
 
     let text = render(&registry);
-    let series =
-        "fibrpc_server_requests_total{procedure=\"test.slow\",outcome=\"cancelled\"} 1";
+    let series = "fibrpc_server_requests_total{procedure=\"test.slow\",outcome=\"cancelled\"} 1";
     assert!(text.lines().any(|line| line == series), "{text}");
 }

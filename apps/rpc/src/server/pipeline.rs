@@ -67,7 +67,9 @@ impl Pipeline {
                 expired,
                 remembered: route.as_ref().is_some_and(|route| !route.idempotent()),
                 cancelled_at_deadline: expired == Expired::Skip
-                    && route.as_ref().is_some_and(|route| !route.runs_to_completion()),
+                    && route
+                        .as_ref()
+                        .is_some_and(|route| !route.runs_to_completion()),
                 metrics: metrics.map(|metrics| Arc::new(metrics.server_procedure(name))),
                 route,
             })

@@ -55,7 +55,11 @@ impl Drop for First {
     fn drop(&mut self) {
         if self.answer.is_some() {
             let mut state = self.recent.lock();
-            if state.calls.get(&self.key).is_some_and(|call| call.seq == self.seq) {
+            if state
+                .calls
+                .get(&self.key)
+                .is_some_and(|call| call.seq == self.seq)
+            {
                 state.calls.remove(&self.key);
             }
         }
@@ -106,7 +110,11 @@ impl RecentCalls {
 
     /// Whether the call `correlation_id` to `procedure` was seen; waits for its first run to
     /// end if it is still running.
-    pub(crate) async fn begin(self: &Arc<Self>, procedure: &'static str, correlation_id: &str) -> Seen {
+    pub(crate) async fn begin(
+        self: &Arc<Self>,
+        procedure: &'static str,
+        correlation_id: &str,
+    ) -> Seen {
         let key: Key = (procedure, correlation_id.to_owned());
         loop {
             let mut running = {
@@ -133,7 +141,13 @@ impl RecentCalls {
         let (sender, receiver) = watch::channel(None);
         let seq = state.next_seq;
         state.next_seq += 1;
-        state.calls.insert(key.clone(), Call { seq, answer: receiver });
+        state.calls.insert(
+            key.clone(),
+            Call {
+                seq,
+                answer: receiver,
+            },
+        );
         state.order.push_back((seq, key.clone(), Instant::now()));
         while state.calls.len() > MAX_CALLS {
             state.forget_oldest();
@@ -153,7 +167,9 @@ impl RecentCalls {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every update leaves the maps consistent, so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
