@@ -4,6 +4,9 @@ mod dispatch;
 mod pending;
 mod stall;
 
+#[cfg(test)]
+mod resume_tests;
+
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
