@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use fibrpc_ports::{
     Envelope, Flow, FlowWatch, ReplyInbox, RequestTransport, Stall, TransportError,
 };
-use futures_util::StreamExt;
 use lapin::options::{
     BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions,
 };
@@ -250,23 +249,8 @@ impl ReplyInbox for AmqpReplyInbox {
     }
 
     async fn next_reply(&mut self) -> Result<Envelope, TransportError> {
-        let ended = || {
-            TransportError::disconnected(
-                "the reply queue's consumer ended (connection lost or queue deleted)",
-            )
-        };
-        let consumer = self.consumer.as_mut().ok_or_else(ended)?;
-        match consumer.next().await {
-            Some(Ok(delivery)) => Ok(to_envelope(&delivery.properties, delivery.data)),
-            Some(Err(error)) => {
-                self.consumer = None;
-                Err(TransportError::disconnected(error.to_string()))
-            }
-            None => {
-                self.consumer = None;
-                Err(ended())
-            }
-        }
+        let delivery = reply_queue::next_delivery(&mut self.consumer).await?;
+        Ok(to_envelope(&delivery.properties, delivery.data))
     }
 }
 

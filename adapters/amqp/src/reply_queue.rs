@@ -13,6 +13,7 @@
 use async_trait::async_trait;
 use fibrpc_ports::{Envelope, ReplyInbox, TransportError};
 use futures_util::StreamExt;
+use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
@@ -89,6 +90,25 @@ pub(crate) async fn resume(
     }
 }
 
+/// The next delivery to a reply consumer; the consumer is dropped (None) once it ended, which
+/// is reported as a lost connection.
+pub(crate) async fn next_delivery(
+    consumer: &mut Option<Consumer>,
+) -> Result<Delivery, TransportError> {
+    let ended = || {
+        TransportError::disconnected(
+            "the reply queue's consumer ended (connection lost or queue deleted)",
+        )
+    };
+    let outcome = match consumer.as_mut().ok_or_else(ended)?.next().await {
+        Some(Ok(delivery)) => return Ok(delivery),
+        Some(Err(error)) => TransportError::disconnected(error.to_string()),
+        None => ended(),
+    };
+    *consumer = None;
+    Err(outcome)
+}
+
 struct ResumableInbox {
     name: String,
     channel: Channel,
@@ -107,28 +127,11 @@ impl ReplyInbox for ResumableInbox {
     }
 
     async fn next_reply(&mut self) -> Result<Envelope, TransportError> {
-        let ended = || {
-            TransportError::disconnected(
-                "the reply queue's consumer ended (connection lost or queue deleted)",
-            )
-        };
-        let consumer = self.consumer.as_mut().ok_or_else(ended)?;
-        match consumer.next().await {
-            Some(Ok(delivery)) => {
-                // A failed ack means the connection is going: the reply comes again after a
-                // resume, and its second copy is dropped as unmatched.
-                let _ = delivery.acker.ack(BasicAckOptions::default()).await;
-                Ok(to_envelope(&delivery.properties, delivery.data))
-            }
-            Some(Err(error)) => {
-                self.consumer = None;
-                Err(TransportError::disconnected(error.to_string()))
-            }
-            None => {
-                self.consumer = None;
-                Err(ended())
-            }
-        }
+        let delivery = next_delivery(&mut self.consumer).await?;
+        // A failed ack means the connection is going: the reply comes again after a resume,
+        // and its second copy is dropped as unmatched.
+        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+        Ok(to_envelope(&delivery.properties, delivery.data))
     }
 }
 
