@@ -236,7 +236,7 @@ async fn run_calls(client: &RpcClient, calls: u64, server_pid: u32, tally: &Arc<
                 match client.call::<Fib>(n).await {
                     Ok(value) if value == expected[n as usize] => {
                         let answered = tally.answered.fetch_add(1, Ordering::Relaxed) + 1;
-                        if answered % every == 0 {
+                        if answered.is_multiple_of(every) {
                             let sample = Sample {
                                 calls: answered,
                                 client: own_resident_kib(),
@@ -281,7 +281,7 @@ async fn cut_in_turn(
         if done.load(Ordering::Relaxed) {
             return cuts;
         }
-        let cut_client = turn % 2 == 0;
+        let cut_client = turn.is_multiple_of(2);
         turn += 1;
         if cut_client {
             if let Some(address) = client.reply_address() {
