@@ -1,4 +1,5 @@
-//! RabbitMQ's command line, for what a client cannot do to its own connections.
+//! RabbitMQ's command line, for what a client cannot do to its own connections and what a
+//! passive declare does not show (messages delivered but unacknowledged).
 //!
 //! Only ever by connection name: tests run side by side on one shared broker, and must sever
 //! their own connections and nobody else's.
@@ -20,9 +21,7 @@ pub fn have_rabbitmqctl() -> bool {
 /// Why `rabbitmqctl` could not be run.
 pub async fn sever_connections_named(name: &str) -> Result<usize, String> {
     let name = name.to_owned();
-    tokio::task::spawn_blocking(move || close_connections_named(&name))
-        .await
-        .map_err(|error| error.to_string())?
+    off_the_runtime(move || close_connections_named(&name)).await
 }
 
 fn close_connections_named(name: &str) -> Result<usize, String> {
@@ -40,9 +39,7 @@ fn close_connections_named(name: &str) -> Result<usize, String> {
 /// Why `rabbitmqctl` could not be run.
 pub async fn connections_named(name: &str) -> Result<usize, String> {
     let name = name.to_owned();
-    tokio::task::spawn_blocking(move || pids_named(&name).map(|pids| pids.len()))
-        .await
-        .map_err(|error| error.to_string())?
+    off_the_runtime(move || pids_named(&name).map(|pids| pids.len())).await
 }
 
 fn pids_named(name: &str) -> Result<Vec<String>, String> {
@@ -85,9 +82,7 @@ impl QueueState {
 /// Why `rabbitmqctl` could not be run or its listing read.
 pub async fn queue_state(queue: &str) -> Result<Option<QueueState>, String> {
     let queue = queue.to_owned();
-    tokio::task::spawn_blocking(move || read_queue_state(&queue))
-        .await
-        .map_err(|error| error.to_string())?
+    off_the_runtime(move || read_queue_state(&queue)).await
 }
 
 fn read_queue_state(queue: &str) -> Result<Option<QueueState>, String> {
@@ -120,6 +115,15 @@ fn read_queue_state(queue: &str) -> Result<Option<QueueState>, String> {
         }));
     }
     Ok(None)
+}
+
+/// Runs `work` (which waits on `rabbitmqctl`) on a thread of its own, not the runtime's.
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| error.to_string())?
 }
 
 /// Runs `rabbitmqctl` with `args`; its standard output, or why it failed.

@@ -16,27 +16,14 @@ use fibrpc_fib::Fib;
 use fibrpc_ports::{Envelope, QueueAdmin, TransportError};
 use fibrpc_rpc::metrics::{render, Registry};
 use fibrpc_rpc::Service;
-use fibrpc_rpc::{Backoff, CallError, ClientConfig, Metrics, Procedure, RpcClient, ServerConfig};
+use fibrpc_rpc::{Backoff, CallError, ClientConfig, Metrics, RpcClient, ServerConfig};
 use fibrpc_test_support::{eventually, rabbitmq, skip_or_fail, within, RunningServer};
-use fibrpc_tests::AmqpFactory;
+use fibrpc_tests::{AmqpFactory, Held};
 use tokio::sync::{mpsc, Semaphore};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-/// A procedure whose every call waits for a permit the test hands out, saying when it waits.
-struct Held;
-
-#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
-#[error("never")]
-struct Never;
-
-impl Procedure for Held {
-    const NAME: &'static str = "test.held";
-    type Request = u64;
-    type Response = u64;
-    type Error = Never;
-}
-
+/// What the handler of `Held` waits on: a permit the test hands out.
 struct Permits {
     waiting: mpsc::UnboundedSender<()>,
     permits: Arc<Semaphore>,
