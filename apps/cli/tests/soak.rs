@@ -123,6 +123,12 @@ async fn a_long_run_with_cut_connections_answers_every_call_and_leaves_nothing()
         .unwrap_or_else(|_| panic!("the soak did not finish within {limit:?}"));
     done.store(true, Ordering::Relaxed);
     let mut cuts = cutter.await.expect("the cutter failed");
+    // A last cut may have ended just now: the client reopens its reply queue, and meanwhile
+    // its stats read no reconnects (they live with the address).
+    eventually(SETTLE, "the client's reply queue open", || async {
+        client.reply_address().is_some()
+    })
+    .await;
     cuts.reply_queues.extend(client.reply_address());
     let elapsed = started.elapsed();
     let stats = client.stats();
