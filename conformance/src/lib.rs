@@ -39,10 +39,12 @@ pub trait TransportFactory: Send + Sync + 'static {
     fn admin(&self) -> &dyn QueueAdmin;
 
     /// Severs every connection this factory opened through [`connect`](Self::connect), as a
-    /// broker restart would. Returns false when the adapter cannot do that, and the scenarios
-    /// that need it are skipped. The connection the factory declares and deletes queues on
-    /// MUST survive it (keep it apart from those it severs, or reconnect it): the kit declares
-    /// the queue again right after.
+    /// broker restart would, and returns whether it severed any. False fails the scenarios
+    /// that need it (the fault was not injected); a factory that cannot sever says so through
+    /// [`lacks`](Self::lacks)`(`[`Guarantee::SeverableConnections`]`)` instead, and they are
+    /// skipped. The connection the factory declares and deletes queues on MUST survive it
+    /// (keep it apart from those it severs, or reconnect it): the kit declares the queue again
+    /// right after.
     async fn sever_connections(&self) -> bool {
         false
     }
@@ -69,6 +71,25 @@ pub trait TransportFactory: Send + Sync + 'static {
         let _ = guarantee;
         None
     }
+}
+
+/// Severs `factory`'s connections for the scenario `check`: false, with the reason printed,
+/// where the factory declares [`Guarantee::SeverableConnections`] lacking.
+///
+/// # Panics
+/// When the factory severed nothing although it does not declare that: a scenario whose
+/// fault was not injected must fail, not pass.
+pub async fn sever(factory: &dyn TransportFactory, check: &str) -> bool {
+    if let Some(reason) = factory.lacks(Guarantee::SeverableConnections) {
+        eprintln!("skipping {check}: {reason}");
+        return false;
+    }
+    assert!(
+        factory.sever_connections().await,
+        "{check}: the factory severed no connection (and does not declare \
+         Guarantee::SeverableConnections lacking): the fault was not injected"
+    );
+    true
 }
 
 /// Removes the queue `name` and what is in it, to clean up after a scenario; a failure is
@@ -109,4 +130,9 @@ pub enum Guarantee {
     /// A request held by a live consumer for longer than
     /// [`TransportFactory::redelivery_timeout`] is not delivered to another consumer.
     HeldRequestsStayHeld,
+    /// The factory can sever the connections it opened
+    /// ([`TransportFactory::sever_connections`]), for the checks of a lost connection. Not
+    /// the broker's guarantee but the test's means: declare it lacking only where the means
+    /// are missing (a command line that cannot be run outside CI, say).
+    SeverableConnections,
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use fibrpc_amqp::{AmqpConfig, AmqpTransport, ReplyQueueMode};
 use fibrpc_conformance::{Connection, Guarantee, TransportFactory};
 use fibrpc_ports::{QueueAdmin, TransportError};
-use fibrpc_test_support::{rabbitmq, skip_or_fail, unique};
+use fibrpc_test_support::{in_ci, rabbitmq, skip_or_fail, unique};
 
 /// The local RabbitMQ under test. Its connections carry a name of their own, so that a test
 /// can sever exactly them and leave other tests' connections alone.
@@ -62,14 +62,19 @@ impl TransportFactory for AmqpFactory {
         &self.admin
     }
 
-    /// Closes, through `rabbitmqctl`, every broker connection this factory opened.
+    /// Closes, through `rabbitmqctl`, every broker connection this factory opened; false
+    /// (which fails the check) when none was found or `rabbitmqctl` failed, said why.
     async fn sever_connections(&self) -> bool {
         let Some(name) = &self.config.connection_name else {
             return false;
         };
-        rabbitmq::sever_connections_named(name)
-            .await
-            .is_ok_and(|closed| closed > 0)
+        match rabbitmq::sever_connections_named(name).await {
+            Ok(closed) => closed > 0,
+            Err(error) => {
+                eprintln!("cannot sever the connections named {name}: {error}");
+                false
+            }
+        }
     }
 
     /// RabbitMQ requeues a consumer's unacknowledged requests as soon as its connection
@@ -82,6 +87,10 @@ impl TransportFactory for AmqpFactory {
 
     fn lacks(&self, guarantee: Guarantee) -> Option<&'static str> {
         match guarantee {
+            // Outside CI only: there the checks of a lost connection must run.
+            Guarantee::SeverableConnections if !in_ci() && !rabbitmq::have_rabbitmqctl() => {
+                Some("rabbitmqctl cannot be run here (it severs the connections)")
+            }
             Guarantee::NoSuchQueueOnReply => Some(
                 "a reply goes out on the channel that delivered its request, ahead of the ack \
                  and without publisher confirms, so a reply to a vanished queue is dropped by \

@@ -17,11 +17,11 @@ use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{QueueAdmin, ReplyTransport, RequestTransport, Stall, TransportError};
 use fibrpc_redis::{RedisConfig, RedisTransport};
 use fibrpc_rpc::{
-    CallError, ClientConfig, Procedure, RpcClient, RpcServer, ServerConfig, ServerState, Service,
-    TimedOut, Unanswered,
+    CallError, ClientConfig, RpcClient, RpcServer, ServerConfig, ServerState, Service, TimedOut,
+    Unanswered,
 };
 use fibrpc_test_support::{skip_or_fail, unique_queue, within};
-use fibrpc_tests::AmqpFactory;
+use fibrpc_tests::{AmqpFactory, Held};
 use tokio::sync::{mpsc, watch};
 
 /// The lines logged since the last [`Log::take`], and the lock that serialises the tests that
@@ -268,20 +268,7 @@ fn set_memory_watermark(fraction: &str) {
     );
 }
 
-/// A procedure that answers its request once the test opens the gate, saying when it has one.
-struct Gate;
-
-#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
-#[error("never")]
-struct Never;
-
-impl Procedure for Gate {
-    const NAME: &'static str = "test.gate";
-    type Request = u64;
-    type Response = u64;
-    type Error = Never;
-}
-
+/// What the handler of `Held` waits on: the gate the test opens.
 struct GateState {
     entered: mpsc::UnboundedSender<()>,
     open: watch::Receiver<bool>,
@@ -315,7 +302,7 @@ async fn a_broker_that_blocks_publishing_is_said_and_loses_nothing() {
     };
     let (entered, mut handling) = mpsc::unbounded_channel();
     let (open_gate, open) = watch::channel(false);
-    let gate = Service::new(GateState { entered, open }).register(Gate, |state, n| async move {
+    let gate = Service::new(GateState { entered, open }).register(Held, |state, n| async move {
         let _ = state.entered.send(());
         let _ = state.open.clone().wait_for(|open| *open).await;
         Ok(n)
@@ -335,7 +322,7 @@ async fn a_broker_that_blocks_publishing_is_said_and_loses_nothing() {
         let client = client.clone();
         async move {
             client
-                .call_with_timeout::<Gate>(7, Duration::from_secs(30))
+                .call_with_timeout::<Held>(7, Duration::from_secs(30))
                 .await
         }
     });

@@ -70,6 +70,6 @@ pub async fn cancelled_waits_lose_nothing(factory: &dyn TransportFactory) {
         dropped_after_send > 0,
         "no wait was dropped while a request was on its way: nothing was checked"
     );
-    nothing_more(&mut stream, "more requests than were sent").await;
+    nothing_comes_back(factory, &mut stream, "more requests than were sent").await;
     crate::delete_queue(factory, &queue).await;
 }

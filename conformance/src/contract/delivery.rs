@@ -58,7 +58,7 @@ pub async fn consumers_share_a_queue(factory: &dyn TransportFactory) {
             .expect("both consumers stopped");
         assert!(seen.insert(body.clone()), "handed out twice: {body:?}");
     }
-    if let Ok(Some(body)) = tokio::time::timeout(QUIET, bodies.recv()).await {
+    if let Ok(Some(body)) = tokio::time::timeout(watch(factory), bodies.recv()).await {
         panic!("handed out again after it was acknowledged: {body:?}");
     }
     for taker in takers {
@@ -93,7 +93,7 @@ pub async fn unsettled_requests_are_delivered_again(factory: &dyn TransportFacto
     assert_eq!(again.envelope.body, b"once");
     assert!(again.redelivered, "a second delivery must say so");
     settle(again.ack()).await;
-    nothing_more(&mut stream, "an acknowledged request came back").await;
+    nothing_comes_back(factory, &mut stream, "an acknowledged request came back").await;
     crate::delete_queue(factory, &queue).await;
 }
 
@@ -113,7 +113,7 @@ pub async fn dropped_requests_are_delivered_again(factory: &dyn TransportFactory
     assert_eq!(again.envelope.body, b"dropped");
     assert!(again.redelivered, "a second delivery must say so");
     settle(again.ack()).await;
-    nothing_more(&mut stream, "an acknowledged request came back").await;
+    nothing_comes_back(factory, &mut stream, "an acknowledged request came back").await;
     crate::delete_queue(factory, &queue).await;
 }
 
@@ -162,7 +162,8 @@ pub async fn rejection_requeues_or_discards(factory: &dyn TransportFactory) {
         settle(again.ack()).await;
     } else {
         settle(again.reject(false)).await;
-        nothing_more(&mut stream, "a request rejected without requeue came back").await;
+        let why = "a request rejected without requeue came back";
+        nothing_comes_back(factory, &mut stream, why).await;
     }
     crate::delete_queue(factory, &queue).await;
 }
@@ -226,6 +227,6 @@ async fn hands_back(factory: &dyn TransportFactory, by_cancel: bool) {
         );
         settle(request.ack()).await;
     }
-    nothing_more(&mut second, "more requests than were sent").await;
+    nothing_comes_back(factory, &mut second, "more requests than were sent").await;
     crate::delete_queue(factory, &queue).await;
 }

@@ -66,11 +66,8 @@ pub async fn requests_of_a_killed_process_are_delivered_again(
     )
     .await;
     let mut stream = consume(&connection, &queue, HELD).await;
-    nothing_more(
-        &mut stream,
-        "a request held by a live consumer went to another",
-    )
-    .await;
+    let why = "a request held by a live consumer went to another";
+    nothing_comes_back(factory, &mut stream, why).await;
 
     child.kill().await.expect("cannot kill the child process");
     let killed = Instant::now();
@@ -94,7 +91,7 @@ pub async fn requests_of_a_killed_process_are_delivered_again(
         );
         settle(request.ack()).await;
     }
-    nothing_more(&mut stream, "an acknowledged request came back").await;
+    nothing_comes_back(factory, &mut stream, "an acknowledged request came back").await;
     crate::delete_queue(factory, &queue).await;
 }
 
@@ -177,6 +174,6 @@ pub async fn held_requests_stay_with_their_consumer(factory: &dyn TransportFacto
         panic!("a request held {hold:?} by a live consumer went to another: {outcome:?}");
     }
     settle(held.ack()).await;
-    nothing_more(&mut second, "an acknowledged request came back").await;
+    nothing_comes_back(factory, &mut second, "an acknowledged request came back").await;
     crate::delete_queue(factory, &queue).await;
 }

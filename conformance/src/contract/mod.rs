@@ -4,7 +4,8 @@
 //! that needs the guarantee) is skipped with the reason printed.
 //!
 //! Every wait is bounded: [`LIMIT`] for what must happen, [`QUIET`] for how long to watch for
-//! what must not.
+//! what must not, and past the factory's `redelivery_timeout` for a request that must not come
+//! back (a broker redelivers what was left unsettled only when that time is up).
 
 mod cancelled;
 mod delivery;
@@ -230,10 +231,30 @@ async fn settle(outcome: impl Future<Output = Result<(), TransportError>>) {
         .expect("cannot settle the request");
 }
 
-/// Asserts that no request is handed out for a while.
+/// Asserts that no request is handed out for [`QUIET`]: for what the adapter would hand out
+/// at once (past a prefetch, an expired request).
 async fn nothing_more(stream: &mut Box<dyn RequestStream>, why: &str) {
     if let Ok(outcome) = tokio::time::timeout(QUIET, stream.next_request()).await {
         panic!("{why}: got {outcome:?}");
+    }
+}
+
+/// How long to watch for a request that must not come back: [`QUIET`] past the factory's
+/// `redelivery_timeout`, when a request left unsettled would be delivered again.
+fn watch(factory: &dyn TransportFactory) -> Duration {
+    factory.redelivery_timeout() + QUIET
+}
+
+/// Asserts that no request comes back for [`watch`]'s time: nothing settled is delivered
+/// again, nor anything left unsettled.
+async fn nothing_comes_back(
+    factory: &dyn TransportFactory,
+    stream: &mut Box<dyn RequestStream>,
+    why: &str,
+) {
+    let watch = watch(factory);
+    if let Ok(outcome) = tokio::time::timeout(watch, stream.next_request()).await {
+        panic!("{why} (watched {watch:?}): got {outcome:?}");
     }
 }
 

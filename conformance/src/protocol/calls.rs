@@ -188,8 +188,16 @@ pub async fn lost_connection_fails_calls_promptly_then_recovers(
     .await;
 
     let cut = Instant::now();
-    if !factory.sever_connections().await {
-        eprintln!("skipping: this adapter cannot sever its connections");
+    if !crate::sever(
+        factory,
+        "lost_connection_fails_calls_promptly_then_recovers",
+    )
+    .await
+    {
+        for call in calls {
+            call.abort();
+        }
+        crate::delete_queue(factory, &queue).await;
         return;
     }
     for call in calls {

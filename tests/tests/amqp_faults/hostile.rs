@@ -1,6 +1,5 @@
 //! Every kind of hostile request, sent raw to a fib server.
 
-use fibrpc_ports::QueueAdmin;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use fibrpc_fib::{Fib, FibWire};
 use fibrpc_ports::Envelope;
 use fibrpc_rpc::codec::{Codec, BINCODE_CONTENT_TYPE};
 use fibrpc_rpc::{CallError, Wire};
-use fibrpc_test_support::unique;
+use fibrpc_test_support::{rabbitmq, unique};
 use fibrpc_tests::AmqpFactory;
 
 /// Every kind of hostile request, sent raw: each gets its typed error reply where a reply is
@@ -129,13 +128,16 @@ pub async fn hostile_input(factory: &AmqpFactory, queue: &str) -> String {
         .send_request(queue, gone_reply_to)
         .await
         .unwrap();
-    let admin = factory.admin().clone();
+    // Acknowledged: neither ready (a passive declare's count) nor delivered and unacknowledged
+    // (which only the broker's listing shows).
     eventually(
         Duration::from_secs(20),
         "hostile requests are all acknowledged",
-        || {
-            let admin = admin.clone();
-            async move { admin.queue_depth(queue).await.is_ok_and(|depth| depth == 0) }
+        || async {
+            rabbitmq::queue_state(queue)
+                .await
+                .expect("cannot list the queues")
+                .is_some_and(|state| state.ready == 0 && state.unacked == 0)
         },
     )
     .await;

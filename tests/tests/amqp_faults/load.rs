@@ -25,8 +25,12 @@ pub struct Row {
     /// Calls that got neither an answer nor a typed error before their deadline.
     pub lost: u64,
     pub retried: u64,
+    /// Times the client opened a new reply queue meanwhile.
+    pub reconnected: u64,
     /// The longest any call waited: how long the fault stalled callers.
     pub longest_call: Duration,
+    /// The longest a call took to fail with a typed error (not a timeout).
+    pub longest_failure: Duration,
 }
 
 /// Keeps 8 calls in flight from before `inject` runs until a second after it is over, so the
@@ -41,7 +45,7 @@ pub async fn under_load(
     let started = Arc::new(tokio::sync::Notify::new());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));
-    let retries_before = client.stats().retries;
+    let before = client.stats();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let (client, outcomes, started, stop, next) = (
@@ -83,7 +87,8 @@ pub async fn under_load(
     let mut row = Row {
         fault,
         action,
-        retried: client.stats().retries - retries_before,
+        retried: client.stats().retries - before.retries,
+        reconnected: client.stats().reconnects - before.reconnects,
         ..Row::default()
     };
     for (took, outcome) in std::mem::take(&mut *outcomes.lock().unwrap()) {
@@ -92,7 +97,10 @@ pub async fn under_load(
         match outcome {
             Ok(()) => row.succeeded += 1,
             Err(CallError::Timeout(_)) => row.lost += 1,
-            Err(error) => *row.failed.entry(failures::kind(&error)).or_default() += 1,
+            Err(error) => {
+                row.longest_failure = row.longest_failure.max(took);
+                *row.failed.entry(failures::kind(&error)).or_default() += 1;
+            }
         }
     }
     row

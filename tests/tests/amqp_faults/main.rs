@@ -178,9 +178,23 @@ async fn fault_suite() {
         rows[0].succeeded, rows[0].attempted,
         "the retrying client lost calls to a connection loss"
     );
+    // What docs/reliability.md says of these rows: the calls a lost connection failed were
+    // sent again, a new reply queue was opened, and without retry they failed at once.
+    for row in &rows[..3] {
+        assert!(row.reconnected > 0, "{}: no new reply queue", row.fault);
+    }
+    assert!(rows[0].retried > 0, "no call met the closed connections");
+    assert!(rows[2].retried > 0, "no call met the broker restart");
+    assert_eq!(rows[1].retried, 0, "a client without retry retried");
     assert!(
         rows[1].failed.contains_key("Disconnected"),
         "no call was in flight when the connection closed"
+    );
+    let deadline = client_config(&queue, false).timeout;
+    assert!(
+        rows[1].longest_failure < deadline / 4,
+        "a call failed by the lost connection took {:?}, not at once",
+        rows[1].longest_failure
     );
     assert_eq!(
         rows[2].succeeded, rows[2].attempted,

@@ -132,6 +132,11 @@ impl Process {
         }
     }
 
+    /// The process id, to read the process's memory from /proc.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.child.id().to_string()])
