@@ -136,10 +136,9 @@ impl Lanes {
                 Err(Turn::Sent(_)) => return,
             }
         }
+        // The stream's map stays, empty, with its capacity: streams are few (one per
+        // reconnection), addresses many.
         by_address.remove(reply_to);
-        if by_address.is_empty() {
-            lanes.remove(&stream);
-        }
     }
 }
 
@@ -194,4 +193,169 @@ async fn send_all(
         start = end;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Waker};
+
+    use self::recorder::Recorder;
+    use futures_util::FutureExt;
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// A request handle that records the replies sent through it, each once the gate lets it.
+    mod recorder {
+        use std::sync::{Arc, Mutex};
+
+        use fibrpc_ports::{Envelope, Settle, TransportError};
+        use tokio::sync::Semaphore;
+
+        pub(super) type Log = Arc<Mutex<Vec<(&'static str, Envelope)>>>;
+
+        pub(super) struct Recorder {
+            pub name: &'static str,
+            pub log: Log,
+            pub gate: Arc<Semaphore>,
+        }
+
+        #[async_trait::async_trait]
+        impl Settle for Recorder {
+            async fn ack(self: Box<Self>) -> Result<(), TransportError> {
+                Ok(())
+            }
+
+            async fn reject(self: Box<Self>, _: bool) -> Result<(), TransportError> {
+                Ok(())
+            }
+
+            async fn reply(&mut self, _: &str, reply: Envelope) -> Result<(), TransportError> {
+                let permit = self.gate.acquire().await;
+                permit
+                    .map_err(|_| TransportError::disconnected("gate closed"))?
+                    .forget();
+                self.log.lock().unwrap().push((self.name, reply));
+                Ok(())
+            }
+        }
+    }
+
+    fn request(name: &'static str, log: &recorder::Log, gate: &Arc<Semaphore>) -> IncomingRequest {
+        let recorder = Recorder {
+            name,
+            log: log.clone(),
+            gate: gate.clone(),
+        };
+        IncomingRequest::new(Envelope::default(), false, Box::new(recorder))
+    }
+
+    fn reply(id: &str) -> Vec<Envelope> {
+        vec![Envelope {
+            correlation_id: Some(id.to_owned()),
+            ..Envelope::with_body(id)
+        }]
+    }
+
+    fn is_pending<F: Future>(future: &mut Pin<Box<F>>) -> bool {
+        let mut context = Context::from_waker(Waker::noop());
+        future.poll_unpin(&mut context).is_pending()
+    }
+
+    fn idle(lanes: &Lanes) -> bool {
+        lanes.lock().values().all(HashMap::is_empty)
+    }
+
+    fn ids(message: &Envelope) -> Vec<String> {
+        if frame::is_batch(message) {
+            let items = frame::decode(&message.body).unwrap();
+            items
+                .into_iter()
+                .filter_map(|item| item.envelope.correlation_id)
+                .collect()
+        } else {
+            message.correlation_id.clone().into_iter().collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn replies_ready_during_a_send_go_together_next_through_the_first_of_them() {
+        let (log, gate) = (Default::default(), Arc::new(Semaphore::new(0)));
+        let lanes = Lanes::default();
+        let (mut a, mut b, mut c) = (
+            request("a", &log, &gate),
+            request("b", &log, &gate),
+            request("c", &log, &gate),
+        );
+        let mut first = Box::pin(lanes.send(0, "r", &mut a, reply("1")));
+        assert!(is_pending(&mut first), "the first reply is being sent");
+        let mut second = Box::pin(lanes.send(0, "r", &mut b, reply("2")));
+        let mut third = Box::pin(lanes.send(0, "r", &mut c, reply("3")));
+        assert!(is_pending(&mut second) && is_pending(&mut third));
+        // Another address, or another stream, is not held up.
+        let mut other = request("o", &log, &gate);
+        let mut elsewhere = Box::pin(lanes.send(1, "r", &mut other, reply("4")));
+        assert!(is_pending(&mut elsewhere));
+        gate.add_permits(3);
+        let (first, second, third, elsewhere) = tokio::join!(first, second, third, elsewhere);
+        assert_eq!(
+            (first, second, third, elsewhere),
+            (Ok(()), Ok(()), Ok(()), Ok(()))
+        );
+        let log = log.lock().unwrap();
+        let sent: Vec<(&str, Vec<String>)> = log
+            .iter()
+            .map(|(by, message)| (*by, ids(message)))
+            .collect();
+        assert_eq!(sent.len(), 3, "{sent:?}");
+        assert!(sent.contains(&("a", vec!["1".to_owned()])));
+        assert!(sent.contains(&("b", vec!["2".to_owned(), "3".to_owned()])));
+        assert!(sent.contains(&("o", vec!["4".to_owned()])));
+        assert!(idle(&lanes), "idle lanes are removed");
+    }
+
+    #[tokio::test]
+    async fn a_sender_dropped_midway_hands_the_lane_on() {
+        let (log, gate) = (Default::default(), Arc::new(Semaphore::new(0)));
+        let lanes = Lanes::default();
+        let (mut a, mut b) = (request("a", &log, &gate), request("b", &log, &gate));
+        let mut first = Box::pin(lanes.send(0, "r", &mut a, reply("1")));
+        assert!(is_pending(&mut first));
+        let mut second = Box::pin(lanes.send(0, "r", &mut b, reply("2")));
+        assert!(is_pending(&mut second));
+        drop(first);
+        gate.add_permits(1);
+        assert_eq!(second.await, Ok(()));
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!((log[0].0, ids(&log[0].1)), ("b", vec!["2".to_owned()]));
+        assert!(idle(&lanes));
+    }
+
+    #[tokio::test]
+    async fn a_failed_send_is_the_failure_of_every_reply_in_it() {
+        let (log, gate) = (Default::default(), Arc::new(Semaphore::new(0)));
+        let lanes = Lanes::default();
+        let (mut a, mut b, mut c) = (
+            request("a", &log, &gate),
+            request("b", &log, &gate),
+            request("c", &log, &gate),
+        );
+        let mut first = Box::pin(lanes.send(0, "r", &mut a, reply("1")));
+        assert!(is_pending(&mut first));
+        let second = lanes.send(0, "r", &mut b, reply("2"));
+        let third = lanes.send(0, "r", &mut c, reply("3"));
+        let (mut second, mut third) = (Box::pin(second), Box::pin(third));
+        assert!(is_pending(&mut second) && is_pending(&mut third));
+        gate.add_permits(1);
+        assert_eq!(first.await, Ok(()));
+        gate.close();
+        let failed = Err(TransportError::disconnected("gate closed"));
+        assert_eq!(second.await, failed);
+        assert_eq!(third.await, failed);
+        assert!(idle(&lanes));
+    }
 }
