@@ -10,6 +10,7 @@ use std::sync::Arc;
 use fibrpc_ports::{Envelope, IncomingRequest, TransportError};
 use futures_util::future::OptionFuture;
 use futures_util::stream::FuturesUnordered;
+use futures_util::FutureExt;
 use futures_util::StreamExt;
 use tracing::Instrument;
 
@@ -40,6 +41,20 @@ struct Done {
 type Sending<'a> = Pin<
     Box<dyn Future<Output = (IncomingRequest, Result<(), TransportError>, Vec<Done>)> + Send + 'a>,
 >;
+
+/// A call computed: its reply joins those ready to go; one without a reply has ended.
+fn collect(done: Done, ready: &mut Vec<Envelope>, answered: &mut Vec<Done>) {
+    match done.reply {
+        Some(reply) => {
+            ready.push(reply);
+            answered.push(Done {
+                reply: None,
+                ..done
+            });
+        }
+        None => done.counted.finish(done.outcome),
+    }
+}
 
 impl Batch {
     pub(super) async fn answer(self, request: IncomingRequest) {
@@ -85,13 +100,13 @@ impl Batch {
                 }
             }
             tokio::select! {
-                Some(done) = running.next(), if !running.is_empty() => match done.reply {
-                    Some(reply) => {
-                        ready.push(reply);
-                        answered.push(Done { reply: None, ..done });
+                Some(done) = running.next(), if !running.is_empty() => {
+                    collect(done, &mut ready, &mut answered);
+                    // Those done already go with it: no waiting, only what is there now.
+                    while let Some(Some(done)) = running.next().now_or_never() {
+                        collect(done, &mut ready, &mut answered);
                     }
-                    None => done.counted.finish(done.outcome),
-                },
+                }
                 Some((request, sent, calls)) = OptionFuture::from(sending.as_mut()), if sending.is_some() => {
                     sending = None;
                     held = Some(request);
