@@ -63,6 +63,13 @@ pub struct BenchArgs {
     /// Also run a bare request/reply over the same transport and print the ratios.
     #[arg(long)]
     pub baseline: bool,
+    /// Also measure fibrpc with coalesced requests, up to N calls per message (`fibrpc call
+    /// --batch`), on servers of its own, in each round after fibrpc.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub batch: Option<u16>,
+    /// With `--batch`: request messages being sent at once by each client.
+    #[arg(long, value_name = "K", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub batch_sends: u16,
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,

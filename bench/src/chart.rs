@@ -76,6 +76,17 @@ pub(crate) fn draw(settings: &Settings<'_>, report: &Report, path: &Path) -> Res
             points: bare_points,
         });
     }
+    let batched_points: Vec<_> = report
+        .levels
+        .iter()
+        .filter_map(|level| Some((level.concurrency, level.batched_calls_per_sec?)))
+        .collect();
+    if let (Some(n), false) = (args.batch, batched_points.is_empty()) {
+        series.push(plot::Series {
+            label: format!("fibrpc, coalesced requests (--batch {n})"),
+            points: batched_points,
+        });
+    }
     let title = format!("throughput, median of rounds ({setting})");
     plot::throughput_sweep(path, &title, &series)
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fibrpc_fib::Fib;
 use fibrpc_ports::{ReplyTransport, RequestTransport};
 use fibrpc_rpc::metrics::Registry;
-use fibrpc_rpc::{ClientConfig, Metrics, RpcClient, RpcServer, ServerConfig};
+use fibrpc_rpc::{BatchLimits, ClientConfig, Metrics, RpcClient, RpcServer, ServerConfig};
 
 use crate::caller::Caller;
 use crate::discover;
@@ -14,10 +14,20 @@ use crate::process::ServerProcess;
 use crate::settings::{Placement, Settings};
 use crate::side::Side;
 
-/// Sets up the fibrpc side; on failure, what was set up is undone.
-pub(crate) async fn open(settings: &Settings<'_>, brokers: Vec<u32>) -> Result<Side, String> {
-    let mut side = Side::new("fibrpc", brokers);
-    match set_up(settings, &mut side).await {
+/// Sets up the fibrpc side, whose clients coalesce requests within `batch` if given; on
+/// failure, what was set up is undone.
+pub(crate) async fn open(
+    settings: &Settings<'_>,
+    brokers: Vec<u32>,
+    batch: Option<BatchLimits>,
+) -> Result<Side, String> {
+    let name = if batch.is_some() {
+        "fibrpc --batch"
+    } else {
+        "fibrpc"
+    };
+    let mut side = Side::new(name, brokers);
+    match set_up(settings, &mut side, batch).await {
         Ok(()) => Ok(side),
         Err(error) => {
             let _ = side.close().await;
@@ -30,7 +40,11 @@ fn fresh_queue() -> String {
     format!("fibrpc.bench.{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> {
+async fn set_up(
+    settings: &Settings<'_>,
+    side: &mut Side,
+    batch: Option<BatchLimits>,
+) -> Result<(), String> {
     let args = settings.args;
     let queue = match &settings.placement {
         Placement::External { queue, .. } => queue.clone(),
@@ -61,7 +75,7 @@ async fn set_up(settings: &Settings<'_>, side: &mut Side) -> Result<(), String> 
     }
     for _ in 0..args.clients {
         let connection = settings.connect().await?;
-        add_client(settings, connection.requests, &queue, side).await?;
+        add_client(settings, connection.requests, &queue, side, batch).await?;
     }
     Ok(())
 }
@@ -134,6 +148,7 @@ async fn add_client(
     transport: Arc<dyn RequestTransport>,
     queue: &str,
     side: &mut Side,
+    batch: Option<BatchLimits>,
 ) -> Result<(), String> {
     let args = settings.args;
     let config = ClientConfig {
@@ -143,6 +158,7 @@ async fn add_client(
         retry: fibrpc_app::retry_policy(args.retry),
         metrics: metrics(settings),
         codec: args.codec.codec(),
+        batch,
         ..ClientConfig::default()
     };
     let client = RpcClient::connect(transport, config)

@@ -57,19 +57,36 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         true => Some(bare::open(&settings, brokers.clone()).await?),
         false => None,
     };
-    let fibrpc = match fibrpc::open(&settings, brokers).await {
+    let batched = match settings.batch {
+        Some(limits) => match fibrpc::open(&settings, brokers.clone(), Some(limits)).await {
+            Ok(side) => Some(side),
+            Err(error) => {
+                if let Some(baseline) = baseline {
+                    let _ = baseline.close().await;
+                }
+                return Err(error);
+            }
+        },
+        None => None,
+    };
+    let fibrpc = match fibrpc::open(&settings, brokers, None).await {
         Ok(side) => side,
         Err(error) => {
-            if let Some(baseline) = baseline {
-                let _ = baseline.close().await;
+            for side in baseline.into_iter().chain(batched) {
+                let _ = side.close().await;
             }
             return Err(error);
         }
     };
-    let measured = measure_all(&settings, &fibrpc, baseline.as_ref()).await;
+    let sides = Sides {
+        fibrpc: &fibrpc,
+        baseline: baseline.as_ref(),
+        batched: batched.as_ref(),
+    };
+    let measured = measure_all(&settings, sides).await;
     let mut closed = fibrpc.close().await;
-    if let Some(baseline) = baseline {
-        closed = closed.and(baseline.close().await);
+    for side in baseline.into_iter().chain(batched) {
+        closed = closed.and(side.close().await);
     }
     let report = report_of(&settings, measured?);
     print_summary(&settings, &report);
@@ -110,12 +127,21 @@ fn print_header(settings: &Settings<'_>, brokers: &[u32]) {
     }
 }
 
-/// Every level in turn; at each, the rounds: baseline then fibrpc, back to back.
-async fn measure_all(
-    settings: &Settings<'_>,
-    fibrpc: &Side,
-    baseline: Option<&Side>,
-) -> Result<Vec<Run>, String> {
+/// What is measured: fibrpc, and the baseline and fibrpc with coalesced requests if asked.
+struct Sides<'a> {
+    fibrpc: &'a Side,
+    baseline: Option<&'a Side>,
+    batched: Option<&'a Side>,
+}
+
+/// Every level in turn; at each, the rounds: baseline, fibrpc, then fibrpc with coalesced
+/// requests, back to back.
+async fn measure_all(settings: &Settings<'_>, sides: Sides<'_>) -> Result<Vec<Run>, String> {
+    let Sides {
+        fibrpc,
+        baseline,
+        batched,
+    } = sides;
     let args = settings.args;
     let several = settings.levels.len() > 1 || args.rounds > 1;
     let mut runs = Vec::new();
@@ -140,12 +166,31 @@ async fn measure_all(
             if let Some(ratios) = &ratios {
                 println!("{:<10} {}", "ratio", ratios.line());
             }
+            let coalesced = match batched {
+                Some(side) => Some(side.measure(args.calls, args.warmup, concurrency).await?),
+                None => None,
+            };
+            if let Some(coalesced) = &coalesced {
+                coalesced.print("batched");
+                if let Some(first) = &coalesced.first_error {
+                    eprintln!("fibrpc --batch: first failed call: {first}");
+                }
+            }
+            let batched_ratios = coalesced
+                .as_ref()
+                .zip(bare.as_ref())
+                .map(|(coalesced, bare)| Ratios::of(coalesced, bare));
+            if let Some(ratios) = &batched_ratios {
+                println!("{:<10} {}", "batched", ratios.line());
+            }
             runs.push(Run {
                 concurrency,
                 round,
                 fibrpc: ours,
                 baseline: bare,
                 ratios,
+                batched: coalesced,
+                batched_ratios,
             });
         }
     }
@@ -188,6 +233,13 @@ fn print_summary(settings: &Settings<'_>, report: &Report) {
     println!("{}", Level::HEADER);
     for level in &report.levels {
         println!("{}", level.line());
+    }
+    if let Some(n) = settings.args.batch {
+        println!("== with coalesced requests (--batch {n}), against the same baseline");
+        println!("{}", Level::HEADER);
+        for line in report.levels.iter().filter_map(Level::batched_line) {
+            println!("{line}");
+        }
     }
 }
 

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::report::{Measured, Ratios};
 
-/// One round at one level: the baseline (if any) and fibrpc, measured back to back.
+/// One round at one level: the baseline (if any), fibrpc, and fibrpc with coalesced
+/// requests (with `--batch`), measured back to back.
 #[derive(Debug, Serialize)]
 pub(crate) struct Run {
     pub concurrency: usize,
@@ -15,6 +16,9 @@ pub(crate) struct Run {
     pub fibrpc: Measured,
     pub baseline: Option<Measured>,
     pub ratios: Option<Ratios>,
+    pub batched: Option<Measured>,
+    /// fibrpc with coalesced requests against the baseline.
+    pub batched_ratios: Option<Ratios>,
 }
 
 /// A level's rounds summed up by their medians.
@@ -32,6 +36,12 @@ pub(crate) struct Level {
     pub ratios: Option<Ratios>,
     /// The lowest and highest throughput ratio of the rounds.
     pub throughput_ratio_range: Option<(f64, f64)>,
+    /// The same for fibrpc with coalesced requests (`--batch`).
+    pub batched_calls_per_sec: Option<f64>,
+    pub batched_p50_us: Option<f64>,
+    pub batched_cpu_us: Option<f64>,
+    pub batched_ratios: Option<Ratios>,
+    pub batched_throughput_ratio_range: Option<(f64, f64)>,
 }
 
 impl Level {
@@ -48,18 +58,16 @@ impl Level {
                     .collect(),
             )
         };
+        let batched = |figure: fn(&Measured) -> f64| {
+            median(
+                runs.iter()
+                    .filter_map(|run| run.batched.as_ref().map(figure))
+                    .collect(),
+            )
+        };
         let ratios: Vec<Ratios> = runs.iter().filter_map(|run| run.ratios).collect();
-        let throughputs: Vec<f64> = ratios.iter().map(|ratios| ratios.throughput).collect();
-        let median_ratios = median(throughputs.clone()).map(|throughput| Ratios {
-            throughput,
-            p50: median(ratios.iter().map(|ratios| ratios.p50).collect()).unwrap_or(0.0),
-            // Only when every round has one: a median of some rounds would mislead.
-            cpu: ratios
-                .iter()
-                .map(|ratios| ratios.cpu)
-                .collect::<Option<Vec<f64>>>()
-                .and_then(median),
-        });
+        let batched_ratios: Vec<Ratios> =
+            runs.iter().filter_map(|run| run.batched_ratios).collect();
         Some(Self {
             concurrency: first.concurrency,
             rounds: runs.len(),
@@ -69,39 +77,84 @@ impl Level {
             baseline_p50_us: baseline(|run| run.p50_us),
             fibrpc_cpu_us: fibrpc(|run| run.cpu.total_us)?,
             baseline_cpu_us: baseline(|run| run.cpu.total_us),
-            ratios: median_ratios,
-            throughput_ratio_range: throughputs.iter().copied().fold(
-                None,
-                |range: Option<(f64, f64)>, ratio| {
-                    Some(range.map_or((ratio, ratio), |(low, high)| {
-                        (low.min(ratio), high.max(ratio))
-                    }))
-                },
-            ),
+            ratios: median_ratios(&ratios),
+            throughput_ratio_range: range(&ratios),
+            batched_calls_per_sec: batched(|run| run.calls_per_sec),
+            batched_p50_us: batched(|run| run.p50_us),
+            batched_cpu_us: batched(|run| run.cpu.total_us),
+            batched_ratios: median_ratios(&batched_ratios),
+            batched_throughput_ratio_range: range(&batched_ratios),
         })
     }
 
     /// One line of the closing table.
     pub(crate) fn line(&self) -> String {
+        self.line_of(
+            self.fibrpc_calls_per_sec,
+            self.ratios,
+            self.throughput_ratio_range,
+        )
+    }
+
+    /// The line of fibrpc with coalesced requests, if measured.
+    pub(crate) fn batched_line(&self) -> Option<String> {
+        Some(self.line_of(
+            self.batched_calls_per_sec?,
+            self.batched_ratios,
+            self.batched_throughput_ratio_range,
+        ))
+    }
+
+    fn line_of(
+        &self,
+        calls_per_sec: f64,
+        ratios: Option<Ratios>,
+        range: Option<(f64, f64)>,
+    ) -> String {
         let number = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.0}"));
         let ratio = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.2}x"));
-        let range = self
-            .throughput_ratio_range
-            .map_or("-".to_owned(), |(low, high)| format!("{low:.2}-{high:.2}"));
+        let range = range.map_or("-".to_owned(), |(low, high)| format!("{low:.2}-{high:.2}"));
         format!(
             "{:>9} {:>10} {:>10} {:>9} {:>11} {:>9} {:>9}",
             self.concurrency,
             number(self.baseline_calls_per_sec),
-            number(Some(self.fibrpc_calls_per_sec)),
-            ratio(self.ratios.map(|ratios| ratios.throughput)),
+            number(Some(calls_per_sec)),
+            ratio(ratios.map(|ratios| ratios.throughput)),
             range,
-            ratio(self.ratios.map(|ratios| ratios.p50)),
-            ratio(self.ratios.and_then(|ratios| ratios.cpu)),
+            ratio(ratios.map(|ratios| ratios.p50)),
+            ratio(ratios.and_then(|ratios| ratios.cpu)),
         )
     }
 
     pub(crate) const HEADER: &'static str =
         "in flight   baseline     fibrpc     ratio       range p50 ratio cpu ratio   (calls/s; medians of the rounds)";
+}
+
+/// The median of each ratio of the rounds.
+fn median_ratios(ratios: &[Ratios]) -> Option<Ratios> {
+    let throughput = median(ratios.iter().map(|ratios| ratios.throughput).collect())?;
+    Some(Ratios {
+        throughput,
+        p50: median(ratios.iter().map(|ratios| ratios.p50).collect()).unwrap_or(0.0),
+        // Only when every round has one: a median of some rounds would mislead.
+        cpu: ratios
+            .iter()
+            .map(|ratios| ratios.cpu)
+            .collect::<Option<Vec<f64>>>()
+            .and_then(median),
+    })
+}
+
+/// The lowest and highest throughput ratio of the rounds.
+fn range(ratios: &[Ratios]) -> Option<(f64, f64)> {
+    ratios
+        .iter()
+        .map(|ratios| ratios.throughput)
+        .fold(None, |range, ratio| {
+            Some(range.map_or((ratio, ratio), |(low, high): (f64, f64)| {
+                (low.min(ratio), high.max(ratio))
+            }))
+        })
 }
 
 /// The median; the mean of the middle two for an even count. `None` for no values.
@@ -199,6 +252,8 @@ mod tests {
             ratios: Some(Ratios::of(&fibrpc, &bare)),
             fibrpc,
             baseline: Some(bare),
+            batched: None,
+            batched_ratios: None,
         }
     }
 

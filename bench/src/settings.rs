@@ -37,6 +37,8 @@ pub(crate) struct Settings<'a> {
     pub prefetch: u16,
     pub server_concurrency: usize,
     pub placement: Placement,
+    /// The coalesced requests of `--batch`, if asked.
+    pub batch: Option<fibrpc_rpc::BatchLimits>,
 }
 
 impl<'a> Settings<'a> {
@@ -73,6 +75,11 @@ impl<'a> Settings<'a> {
             prefetch,
             server_concurrency,
             placement,
+            batch: args.batch.map(|n| fibrpc_rpc::BatchLimits {
+                max_calls: n.into(),
+                sends_in_flight: args.batch_sends.into(),
+                ..fibrpc_rpc::BatchLimits::default()
+            }),
         })
     }
 

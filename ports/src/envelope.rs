@@ -40,6 +40,12 @@ pub struct Envelope {
     /// language tells it apart without reading the body; None on requests and on successful
     /// replies. An adapter MUST carry it unchanged (see docs/wire.md for each broker's form).
     pub error: Option<ReplyError>,
+    /// On a request: the caller reads coalesced replies (several replies in one message, the
+    /// batch format of docs/wire.md), so a server MAY send this request's reply inside one.
+    /// False on replies, and on requests from clients that never said so (the RabbitMQ
+    /// tutorial's): those MUST only ever get a reply of their own. An adapter MUST carry it
+    /// (see docs/wire.md for each broker's form).
+    pub reads_batches: bool,
 }
 
 /// The mark of an error reply ([`Envelope::error`]).

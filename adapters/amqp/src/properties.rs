@@ -18,6 +18,9 @@ const TRACEPARENT: &str = "traceparent";
 /// The headers carrying [`Envelope::error`]: its kind and its message.
 const ERROR_KIND: &str = "fibrpc-error";
 const ERROR_MESSAGE: &str = "fibrpc-error-message";
+/// The header saying a request's caller reads coalesced replies ([`Envelope::reads_batches`]):
+/// `1`, or absent.
+const READS_BATCHES: &str = "fibrpc-batch-replies";
 
 fn short(field: &str, value: &str) -> Result<ShortString, TransportError> {
     if value.len() > SHORT_STRING_MAX {
@@ -61,6 +64,9 @@ pub(crate) fn to_properties(envelope: &Envelope) -> Result<BasicProperties, Tran
         header(ERROR_KIND, &error.kind);
         header(ERROR_MESSAGE, &error.message);
     }
+    if envelope.reads_batches {
+        header(READS_BATCHES, "1");
+    }
     if !headers.inner().is_empty() {
         properties = properties.with_headers(headers);
     }
@@ -88,6 +94,7 @@ pub(crate) fn to_envelope(properties: &BasicProperties, body: Vec<u8>) -> Envelo
             kind,
             message: header(properties, ERROR_MESSAGE).unwrap_or_default(),
         }),
+        reads_batches: header(properties, READS_BATCHES).as_deref() == Some("1"),
     }
 }
 
@@ -121,6 +128,7 @@ mod tests {
                 kind: "invalid-request".into(),
                 message: "invalid request: not a number".into(),
             }),
+            reads_batches: true,
         };
         let properties = to_properties(&envelope).unwrap();
         let millis: u64 = properties

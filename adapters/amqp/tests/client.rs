@@ -29,6 +29,7 @@ async fn a_request_carries_every_envelope_field() {
         body: vec![0, 1, 2, 255],
         traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
         error: None,
+        reads_batches: true,
     };
     client.send_request(&queue, sent.clone()).await.unwrap();
     let got = next(&mut requests).await;
@@ -40,6 +41,7 @@ async fn a_request_carries_every_envelope_field() {
     assert_eq!(envelope.content_type, sent.content_type);
     assert_eq!(envelope.procedure, sent.procedure);
     assert_eq!(envelope.traceparent, sent.traceparent);
+    assert!(envelope.reads_batches);
     assert_eq!(envelope.body, sent.body);
     // Rebuilt from `expiration` on arrival: close to the caller's, never later.
     let rebuilt = envelope.deadline.expect("a deadline from the expiration");

@@ -22,6 +22,9 @@ const TRACEPARENT: &str = "traceparent";
 /// An error reply's mark ([`Envelope::error`]): its kind and its message.
 const ERROR_KIND: &str = "fibrpc-error";
 const ERROR_MESSAGE: &str = "fibrpc-error-message";
+/// Says a request's caller reads coalesced replies ([`Envelope::reads_batches`]): `1`, or
+/// absent.
+const READS_BATCHES: &str = "Fibrpc-Batch-Replies";
 /// The same mark as the NATS services API (ADR-32) writes it, for NATS-native clients.
 const SERVICE_ERROR: &str = "Nats-Service-Error";
 const SERVICE_ERROR_CODE: &str = "Nats-Service-Error-Code";
@@ -70,6 +73,9 @@ pub(crate) fn to_headers(envelope: &Envelope) -> Result<HeaderMap, TransportErro
     if let Some(millis) = envelope.deadline_to_wire_millis() {
         headers.insert(DEADLINE, millis.to_string());
     }
+    if envelope.reads_batches {
+        headers.insert(READS_BATCHES, "1");
+    }
     Ok(headers)
 }
 
@@ -115,6 +121,7 @@ pub(crate) fn to_envelope(
             kind,
             message: field(ERROR_MESSAGE).unwrap_or_default(),
         }),
+        reads_batches: field(READS_BATCHES).as_deref() == Some("1"),
     }
 }
 
@@ -138,6 +145,7 @@ mod tests {
                 kind: "error".to_owned(),
                 message: "n = 1001 is above the bound 1000".to_owned(),
             }),
+            reads_batches: true,
         };
         let headers = to_headers(&full).unwrap();
         assert_eq!(

@@ -18,6 +18,9 @@ const BODY: &str = "body";
 /// An error reply's mark ([`Envelope::error`]): its kind and its message.
 const ERROR_KIND: &str = "fibrpc-error";
 const ERROR_MESSAGE: &str = "fibrpc-error-message";
+/// Says a request's caller reads coalesced replies ([`Envelope::reads_batches`]): `1`, or
+/// absent.
+const READS_BATCHES: &str = "fibrpc-batch-replies";
 /// Set on a request put back after a delivery that was not acknowledged.
 pub(crate) const REDELIVERED: &str = "redelivered";
 
@@ -44,6 +47,9 @@ pub(crate) fn to_pairs(envelope: &Envelope) -> Vec<(&'static str, Vec<u8>)> {
         .collect();
     if let Some(millis) = envelope.deadline_to_wire_millis() {
         pairs.push((DEADLINE_MS, millis.to_string().into_bytes()));
+    }
+    if envelope.reads_batches {
+        pairs.push((READS_BATCHES, b"1".to_vec()));
     }
     pairs.push((BODY, envelope.body.clone()));
     pairs
@@ -75,6 +81,7 @@ pub(crate) fn from_pairs(
         })
         .transpose()?
         .map(|left| Envelope::deadline_from_wire_millis(left, queued));
+    let reads_batches = pairs.remove(READS_BATCHES).as_deref() == Some(b"1".as_slice());
     let body = pairs.remove(BODY).ok_or("no body")?;
     Ok(Envelope {
         correlation_id,
@@ -88,6 +95,7 @@ pub(crate) fn from_pairs(
             kind,
             message: error_message.unwrap_or_default(),
         }),
+        reads_batches,
     })
 }
 
@@ -154,6 +162,7 @@ mod tests {
                 kind: "unknown-procedure".to_owned(),
                 message: "no procedure named \"x\" on this server".to_owned(),
             }),
+            reads_batches: true,
         };
         assert_eq!(round_trip(&full, Duration::ZERO), full);
     }

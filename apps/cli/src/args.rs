@@ -83,6 +83,10 @@ pub struct CallArgs {
     /// Where replies come to.
     #[arg(long, value_enum, default_value = "queue")]
     pub reply_to: ReplyToMode,
+    /// Send the calls waiting to be sent together, up to N per message (docs/wire.md,
+    /// "Several calls in one message"); only fibrpc servers read such messages.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub batch: Option<u16>,
     /// Send a call again after a lost connection, within its deadline (fib is idempotent).
     #[arg(long)]
     pub retry: bool,

@@ -2,7 +2,7 @@
 //! `fibrpc call --procedure NAME --json VALUE`: one call of any procedure, by name.
 
 use fibrpc_fib::Fib;
-use fibrpc_rpc::{codec, CallError, ClientConfig, RpcClient};
+use fibrpc_rpc::{codec, BatchLimits, CallError, ClientConfig, RpcClient};
 
 use crate::args::CallArgs;
 
@@ -21,6 +21,7 @@ pub async fn run(args: CallArgs) -> Result<(), String> {
                 codec::BINCODE
             },
             retry: fibrpc_app::retry_policy(args.retry),
+            batch: args.batch.map(|n| BatchLimits::calls(n.into())),
             ..ClientConfig::default()
         },
     )

@@ -23,6 +23,7 @@
 //! metrics' types); it knows no broker, no HTTP and no procedure of its own.
 
 mod backoff;
+pub mod batch;
 pub mod client;
 pub mod codec;
 pub mod discovery;
@@ -35,7 +36,7 @@ mod testing;
 pub mod trace;
 
 pub use backoff::Backoff;
-pub use client::{ClientConfig, ClientStats, RetryPolicy, RpcClient};
+pub use client::{BatchLimits, ClientConfig, ClientStats, RetryPolicy, RpcClient};
 pub use codec::Codec;
 pub use discovery::{ProcedureInfo, Procedures};
 pub use error::{CallError, Fault, ServerError, TimedOut, Unanswered};

@@ -124,6 +124,7 @@ pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
         body: vec![0, 1, 2, 255],
         traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
         error: None,
+        reads_batches: true,
     };
     send(&connection, &queue, full.clone()).await;
     let got = next(&mut stream).await;
@@ -132,6 +133,10 @@ pub async fn fields_are_carried_through(factory: &dyn TransportFactory) {
     assert_eq!(got.envelope.content_type, full.content_type);
     assert_eq!(got.envelope.procedure, full.procedure);
     assert_eq!(got.envelope.traceparent, full.traceparent);
+    assert!(
+        got.envelope.reads_batches,
+        "the coalesced-replies flag was lost"
+    );
     assert_eq!(got.envelope.body, full.body);
     let deadline = got.envelope.deadline.expect("the deadline was lost");
     let sent = full.deadline.unwrap_or_else(Instant::now);

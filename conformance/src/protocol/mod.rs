@@ -5,6 +5,7 @@
 //! own ([`fib`]), and so have servers of several procedures ([`services`]). Each scenario takes
 //! a [`TransportFactory`], uses its own queue and cleans it up.
 
+mod batches;
 mod calls;
 mod fib;
 mod services;
@@ -18,6 +19,7 @@ use fibrpc_ports::{Envelope, IncomingRequest, RequestStream};
 use fibrpc_rpc::{ClientConfig, RpcClient, ServerConfig};
 pub use fibrpc_test_support::RunningServer;
 
+pub use self::batches::*;
 pub use self::calls::*;
 pub use self::fib::*;
 pub use self::services::*;
@@ -53,6 +55,16 @@ macro_rules! protocol_tests {
                 several_services_share_a_queue,
                 a_procedure_bounds_its_own_concurrency,
                 json_calls_round_trip_and_error_replies_are_marked,
+            );
+        }
+        #[allow(unused_imports)]
+        mod batches {
+            use super::*;
+            $crate::protocol_tests!(@each $factory;
+                a_request_batch_is_answered_call_by_call,
+                a_malformed_batch_is_set_aside_once,
+                only_callers_that_read_them_get_coalesced_replies,
+                coalesced_calls_keep_their_own_results,
             );
         }
     };

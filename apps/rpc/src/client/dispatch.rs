@@ -10,6 +10,7 @@ use fibrpc_ports::{ReplyInbox, RequestTransport};
 use tokio::sync::watch;
 
 use super::pending::PendingCalls;
+use crate::batch::Replies;
 use crate::metrics::Metrics;
 use crate::Backoff;
 
@@ -46,10 +47,12 @@ pub(crate) async fn run(
     loop {
         let lost = loop {
             match inbox.next_reply().await {
-                Ok(reply) => {
-                    let matched = pending.complete(reply);
-                    if let (false, Some(metrics)) = (matched, &metrics) {
-                        metrics.reply_dropped();
+                Ok(message) => {
+                    for reply in Replies::of(message) {
+                        let matched = pending.complete(reply);
+                        if let (false, Some(metrics)) = (matched, &metrics) {
+                            metrics.reply_dropped();
+                        }
                     }
                 }
                 Err(error) => break error,

@@ -1,5 +1,6 @@
 //! The RPC client: calls procedures on whichever server consumes the request queue.
 
+mod batching;
 mod dispatch;
 mod pending;
 mod stall;
@@ -18,6 +19,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+pub use self::batching::BatchLimits;
+use self::batching::Batcher;
 use self::dispatch::ReplyAddress;
 use self::pending::PendingCalls;
 use self::stall::StallProbe;
@@ -63,6 +66,13 @@ pub struct ClientConfig {
     pub reconnect: Backoff,
     /// Where the client counts its calls, if anywhere ([`crate::metrics`]).
     pub metrics: Option<Metrics>,
+    /// Sends calls waiting to be sent together, several per message, within these bounds
+    /// (docs/wire.md, "Several calls in one message"). Off by default: only fibrpc servers
+    /// read such messages, so turn it on only where no other server consumes the queue.
+    pub batch: Option<BatchLimits>,
+    /// Says in every request that this client reads coalesced replies, so that a server may
+    /// answer several calls in one message. On by default.
+    pub coalesced_replies: bool,
 }
 
 impl Default for ClientConfig {
@@ -75,6 +85,8 @@ impl Default for ClientConfig {
             retry: RetryPolicy::Never,
             reconnect: Backoff::default(),
             metrics: None,
+            batch: None,
+            coalesced_replies: true,
         }
     }
 }
@@ -113,6 +125,8 @@ struct Inner {
     /// Times the reply address was lost and resumed with its replies.
     resumed: Arc<AtomicU64>,
     stalls: StallProbe,
+    /// The sender of coalesced requests, when the client sends them.
+    batcher: Option<Batcher>,
     dispatcher: JoinHandle<()>,
 }
 
@@ -142,8 +156,12 @@ impl RpcClient {
             config.metrics.clone(),
             resumed.clone(),
         ));
+        let batcher = config
+            .batch
+            .map(|limits| Batcher::start(transport.clone(), config.queue.clone(), limits));
         Ok(Self {
             inner: Arc::new(Inner {
+                batcher,
                 in_flight: Semaphore::new(config.max_in_flight.max(1)),
                 retries: AtomicU64::new(0),
                 resumed,
@@ -343,12 +361,13 @@ impl RpcClient {
             body,
             traceparent: Some(trace.context.to_traceparent()),
             error: None,
+            reads_batches: inner.config.coalesced_replies,
         };
         // The reply can come before the broker's word that it took the request (a publisher
         // confirm, say): a reply proves it did, so the call does not wait for that word. A
         // refusal (no such queue, a negative confirm) that comes first fails the call at once.
         let Some(backoff) = self.resends(&reply_to) else {
-            let sending = inner.transport.send_request(&inner.config.queue, request);
+            let sending = self.send(request);
             let replied = tokio::select! {
                 biased;
                 sent = sending => {
@@ -365,9 +384,7 @@ impl RpcClient {
         // its reply.
         let mut attempt = 0;
         let replied = loop {
-            let sending = inner
-                .transport
-                .send_request(&inner.config.queue, request.clone());
+            let sending = self.send(request.clone());
             tokio::select! {
                 biased;
                 sent = sending => match sent {
@@ -388,6 +405,21 @@ impl RpcClient {
             }
         };
         Ok(replied.map_err(|_| TransportError::disconnected("reply loop ended"))??)
+    }
+
+    /// Sends one request: through the batcher when the client coalesces requests, else
+    /// alone.
+    async fn send(&self, request: Envelope) -> Result<(), TransportError> {
+        let inner = &*self.inner;
+        match &inner.batcher {
+            Some(batcher) => batcher.send(request).await,
+            None => {
+                inner
+                    .transport
+                    .send_request(&inner.config.queue, request)
+                    .await
+            }
+        }
     }
 
     /// The backoff between resends of one request, when requests to `reply_to` are resent:

@@ -251,18 +251,18 @@ impl ProcedureMetrics<{ ServerOutcome::ALL.len() }> {
     }
 
     /// Counts a request in flight until the guard is dropped.
-    pub(crate) fn enter(&self) -> Option<InFlight<'_>> {
+    pub(crate) fn enter(&self) -> Option<InFlight> {
         self.in_flight.as_ref().map(|gauge| {
             gauge.inc();
-            InFlight(gauge)
+            InFlight(gauge.clone())
         })
     }
 }
 
 /// A request counted in the in-flight gauge; dropped when its handling ends in any way.
-pub(crate) struct InFlight<'a>(&'a Gauge);
+pub(crate) struct InFlight(Gauge);
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
     }

@@ -2,11 +2,14 @@
 //! procedure it names.
 
 mod answer;
+mod coalesce;
+mod counted;
 mod handle;
 mod pipeline;
 mod readiness;
 mod recent;
 mod service;
+mod unbatch;
 
 #[cfg(test)]
 mod cancel_tests;
@@ -15,7 +18,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use fibrpc_ports::{IncomingRequest, ReplyTransport, RequestStream};
 use futures_util::stream::FuturesUnordered;
@@ -24,12 +26,13 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use self::counted::Counted;
 pub use self::handle::ServerHandle;
-use self::pipeline::{Pipeline, ServerProcedureMetrics};
+use self::pipeline::Pipeline;
 pub use self::readiness::{Readiness, ServerState};
 pub use self::service::{Expired, Limits, Service};
+use crate::batch::frame;
 use crate::metrics::{Metrics, ServerOutcome};
-use crate::trace::RequestTrace;
 use crate::{Backoff, ServerError};
 
 #[derive(Debug, Clone)]
@@ -182,6 +185,9 @@ impl RpcServer {
         // pool); a panic in one is answered as a fault (see `pipeline`).
         let mut in_flight = FuturesUnordered::new();
         let concurrency = config.concurrency.max(1);
+        // Which request stream a request came from: replies coalesce only among requests of
+        // one stream (see `coalesce`).
+        let mut stream = 0;
         loop {
             // Finished requests first, so that their slots are free before taking more.
             let next = tokio::select! {
@@ -191,7 +197,7 @@ impl RpcServer {
                 next = requests.next_request(), if in_flight.len() < concurrency => next,
             };
             match next {
-                Ok(request) => in_flight.push(self.handle(request)),
+                Ok(request) => in_flight.push(self.handle(stream, request)),
                 Err(error) => {
                     self.state.send_replace(ServerState::Reconnecting);
                     tracing::warn!(%error, "request stream ended; consuming again");
@@ -207,6 +213,7 @@ impl RpcServer {
                     match reopened {
                         Some(reopened) => {
                             requests = reopened;
+                            stream += 1;
                             self.state.send_replace(ServerState::Consuming);
                         }
                         None => break,
@@ -229,29 +236,34 @@ impl RpcServer {
         Ok(())
     }
 
-    /// The future that answers `request` through the pipeline, in the trace its caller
-    /// sent, counting how it ended.
-    fn handle(&self, request: IncomingRequest) -> Answering {
+    /// The future that answers `request`, taken from request stream `stream`, through the
+    /// pipeline, in the trace its caller sent, counting how it ended; or each call of a
+    /// batch so.
+    fn handle(&self, stream: u64, request: IncomingRequest) -> Answering {
+        if frame::is_batch(&request.envelope) {
+            let batch = unbatch::Batch {
+                pipeline: self.pipeline.clone(),
+                stats: self.stats.clone(),
+                queue: self.config.queue.clone(),
+                messaging_system: self.transport.messaging_system(),
+                stream,
+            };
+            return Box::pin(batch.answer(request));
+        }
         let pipeline = self.pipeline.clone();
-        let stats = self.stats.clone();
         let entry = pipeline.find(request.envelope.procedure.as_deref());
-        let trace = RequestTrace::start(
-            entry.name,
+        let counted = Counted::start(
+            &entry,
             &self.config.queue,
             || self.transport.messaging_system(),
             &request.envelope,
+            self.stats.clone(),
         );
-        let span = trace.span.clone();
+        let span = counted.trace.span.clone();
         let answering = async move {
-            let metrics = entry.metrics.as_deref();
-            let started = metrics.map(|_| Instant::now());
-            let _in_flight = metrics.and_then(ServerProcedureMetrics::enter);
-            let outcome = trace.context.scope(pipeline.answer(&entry, request)).await;
-            stats.record(outcome);
-            trace.finish(outcome);
-            if let (Some(metrics), Some(started)) = (metrics, started) {
-                metrics.record_request(outcome, started.elapsed());
-            }
+            let answering = pipeline.answer(&entry, stream, request);
+            let outcome = counted.trace.context.scope(answering).await;
+            counted.finish(outcome);
         };
         Box::pin(answering.instrument(span))
     }

@@ -16,6 +16,7 @@ use futures_util::FutureExt;
 
 use super::answer::{Answer, Failed};
 use super::recent::RecentCalls;
+use super::coalesce::Lanes;
 use super::service::{Expired, Route, Routes};
 use super::ServerConfig;
 use crate::codec::{truncate_for_display, Codec, BINCODE};
@@ -50,6 +51,8 @@ pub(crate) struct Pipeline {
     codecs: Vec<Codec>,
     untyped: Codec,
     recent: Arc<RecentCalls>,
+    /// Reply addresses with a send in progress, where replies coalesce.
+    lanes: Lanes,
 }
 
 impl Pipeline {
@@ -97,6 +100,7 @@ impl Pipeline {
             codecs,
             untyped,
             recent: Arc::default(),
+            lanes: Lanes::default(),
         }
     }
 
@@ -116,40 +120,51 @@ impl Pipeline {
             .clone()
     }
 
-    /// Answers `request` with `entry`'s procedure; says how it ended.
+    /// Answers `request`, taken from request stream `stream`, with `entry`'s procedure;
+    /// says how it ended.
     pub(crate) async fn answer(
         &self,
         entry: &Entry,
+        stream: u64,
         mut request: IncomingRequest,
     ) -> ServerOutcome {
-        let reply_to = match admit(entry, &mut request.envelope) {
-            Ok(reply_to) => reply_to,
+        match self.compute(entry, &mut request.envelope).await {
+            Ok((reply_to, answer)) => self.reply(stream, request, &reply_to, answer).await,
             Err(outcome) => {
                 settle(request.ack().await);
-                return outcome;
+                outcome
             }
-        };
-        let correlation_id = request.envelope.correlation_id.as_deref();
+        }
+    }
+
+    /// Admit, decode, run, encode: the reply address and the answer to the call `envelope`
+    /// carries, or how it ends unanswered. The body is taken.
+    pub(crate) async fn compute(
+        &self,
+        entry: &Entry,
+        envelope: &mut Envelope,
+    ) -> Result<(String, Answer), ServerOutcome> {
+        let reply_to = admit(entry, envelope)?;
+        // A repeat of a call to a procedure that must not run twice gets the first's answer.
         let first = match self
             .recent
-            .recall(entry.remembered, entry.name, correlation_id)
+            .recall(entry.remembered, entry.name, envelope.correlation_id.as_deref())
             .await
         {
             Ok(first) => first,
-            Err(stored) => return reply(request, &reply_to, Arc::unwrap_or_clone(stored)).await,
+            Err(stored) => return Ok((reply_to, Arc::unwrap_or_clone(stored))),
         };
-        let answer = match self.codec(entry, &request.envelope) {
+        let answer = match self.codec(entry, envelope) {
             Ok(codec) => {
-                let body = std::mem::take(&mut request.envelope.body);
-                match run(entry, &request.envelope, codec, body).await {
+                let body = std::mem::take(&mut envelope.body);
+                match run(entry, envelope, codec, body).await {
                     Some(answer) => answer,
                     None => {
                         tracing::debug!(
-                            correlation_id = request.envelope.correlation_id.as_deref(),
+                            correlation_id = envelope.correlation_id.as_deref(),
                             "stopped at the caller's deadline: acknowledged unanswered"
                         );
-                        settle(request.ack().await);
-                        return ServerOutcome::Cancelled;
+                        return Err(ServerOutcome::Cancelled);
                     }
                 }
             }
@@ -158,7 +173,56 @@ impl Pipeline {
         if let Some(first) = first {
             first.store(&answer);
         }
-        reply(request, &reply_to, answer).await
+        Ok((reply_to, answer))
+    }
+
+    /// Sends `replies` to `reply_to` through `request`'s handle, coalesced with other
+    /// replies to the same address ([`Lanes`]).
+    pub(crate) async fn send_coalesced(
+        &self,
+        stream: u64,
+        reply_to: &str,
+        request: &mut IncomingRequest,
+        replies: Vec<Envelope>,
+    ) -> Result<(), TransportError> {
+        self.lanes.send(stream, reply_to, request, replies).await
+    }
+
+    /// Reply, then settle: acknowledged once the reply is sent or cannot be delivered at all,
+    /// left for redelivery when the connection is lost. A caller that reads coalesced
+    /// replies may get this one with others.
+    async fn reply(
+        &self,
+        stream: u64,
+        mut request: IncomingRequest,
+        reply_to: &str,
+        answer: Answer,
+    ) -> ServerOutcome {
+        let (reply, outcome) = reply_envelope(request.envelope.correlation_id.take(), answer);
+        let correlation_id = reply.correlation_id.clone().unwrap_or_default();
+        let sent = if request.envelope.reads_batches {
+            self.send_coalesced(stream, reply_to, &mut request, vec![reply])
+                .await
+        } else {
+            request.reply(reply_to, reply).await
+        };
+        let outcome = after_send(&sent, outcome);
+        match sent {
+            Ok(()) => {
+                settle(request.ack().await);
+                tracing::debug!(%correlation_id, "answered");
+            }
+            Err(error) if error.is_disconnection() => {
+                // Left unsettled: the broker hands the request out again once we are back.
+                tracing::warn!(%error, %correlation_id, "reply not sent; the request will be redelivered");
+            }
+            Err(error) => {
+                // Retrying would fail the same way; the caller's deadline ends its wait.
+                tracing::warn!(%error, %correlation_id, %reply_to, "reply not deliverable; request acknowledged");
+                settle(request.ack().await);
+            }
+        }
+        outcome
     }
 
     /// The request's codec if the server reads it and its body is within bounds; else the
@@ -222,50 +286,47 @@ async fn run(entry: &Entry, envelope: &Envelope, codec: Codec, body: Vec<u8>) ->
     }))
 }
 
-/// Reply, then settle: acknowledged once the reply is sent or cannot be delivered at all,
-/// left for redelivery when the connection is lost.
-async fn reply(mut request: IncomingRequest, reply_to: &str, answer: Answer) -> ServerOutcome {
-    let correlation_id = request.envelope.correlation_id.take();
+/// The reply carrying `answer`, and how the call ends if it is delivered; logs an error
+/// reply.
+pub(crate) fn reply_envelope(
+    correlation_id: Option<String>,
+    answer: Answer,
+) -> (Envelope, ServerOutcome) {
     let outcome = answer.outcome();
+    let id = correlation_id.as_deref().unwrap_or_default();
+    match &answer.failed {
+        Some(Failed::Fault(fault)) => {
+            tracing::warn!(correlation_id = %id, %fault, "answering with an error reply");
+        }
+        Some(Failed::Procedure(error)) => {
+            tracing::debug!(correlation_id = %id, %error, "answering with the procedure's error");
+        }
+        None => {}
+    }
     let reply = Envelope {
-        correlation_id: correlation_id.clone(),
+        correlation_id,
         content_type: Some(answer.codec.content_type().to_owned()),
         error: answer.mark(),
         body: answer.body,
         ..Envelope::default()
     };
-    let correlation_id = correlation_id.unwrap_or_default();
-    match &answer.failed {
-        Some(Failed::Fault(fault)) => {
-            tracing::warn!(%correlation_id, %fault, "answering with an error reply");
-        }
-        Some(Failed::Procedure(error)) => {
-            tracing::debug!(%correlation_id, %error, "answering with the procedure's error");
-        }
-        None => {}
-    }
-    match request.reply(reply_to, reply).await {
-        Ok(()) => {
-            settle(request.ack().await);
-            tracing::debug!(%correlation_id, "answered");
-            outcome
-        }
-        Err(error) if error.is_disconnection() => {
-            // Left unsettled: the broker hands the request out again once we are back.
-            tracing::warn!(%error, %correlation_id, "reply not sent; the request will be redelivered");
-            ServerOutcome::Disconnected
-        }
-        Err(error) => {
-            // Retrying would fail the same way; the caller's deadline ends its wait.
-            tracing::warn!(%error, %correlation_id, %reply_to, "reply not deliverable; request acknowledged");
-            settle(request.ack().await);
-            ServerOutcome::Unroutable
-        }
+    (reply, outcome)
+}
+
+/// How a call ends once sending its reply (`answered` if delivered) came to `sent`.
+pub(crate) fn after_send(
+    sent: &Result<(), TransportError>,
+    answered: ServerOutcome,
+) -> ServerOutcome {
+    match sent {
+        Ok(()) => answered,
+        Err(error) if error.is_disconnection() => ServerOutcome::Disconnected,
+        Err(_) => ServerOutcome::Unroutable,
     }
 }
 
 /// A settle that fails means the connection is gone; the broker redelivers, nothing to do.
-fn settle(result: Result<(), TransportError>) {
+pub(crate) fn settle(result: Result<(), TransportError>) {
     if let Err(error) = result {
         tracing::warn!(%error, "could not settle a request; the broker will deliver it again");
     }
