@@ -83,6 +83,7 @@ fn serve_args(settings: &Settings<'_>, queue: &str) -> Vec<String> {
     .map(str::to_owned)
     .into_iter()
     .chain(settings.args.request_queue.to_args())
+    .chain(settings.args.no_trace.then(|| "--no-trace".to_owned()))
     // Any free port: the bench measures the counting, nobody scrapes.
     .chain(
         settings
@@ -122,6 +123,7 @@ fn serve_in_process(
         prefetch: settings.prefetch,
         concurrency: settings.server_concurrency,
         metrics: metrics(settings),
+        trace: !settings.args.no_trace,
         ..ServerConfig::default()
     };
     let server = RpcServer::new(transport, config, Fib::service(Default::default())).spawn();
@@ -143,6 +145,7 @@ async fn add_client(
         retry: fibrpc_app::retry_policy(args.retry),
         metrics: metrics(settings),
         codec: args.codec.codec(),
+        trace: !args.no_trace,
         ..ClientConfig::default()
     };
     let client = RpcClient::connect(transport, config)

@@ -45,6 +45,10 @@ pub struct ServerConfig {
     pub reconnect: Backoff,
     /// Where the server counts its requests, if anywhere ([`crate::metrics`]).
     pub metrics: Option<Metrics>,
+    /// Each request answered in a span that continues its caller's trace (on by default).
+    /// Off, there is no span (log lines about a request carry no `trace_id`, an exporter sees
+    /// nothing of it) and a handler's own calls start traces of their own.
+    pub trace: bool,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +61,7 @@ impl Default for ServerConfig {
             expired: Expired::Skip,
             reconnect: Backoff::default(),
             metrics: None,
+            trace: true,
         }
     }
 }
@@ -228,18 +233,25 @@ impl RpcServer {
         let pipeline = self.pipeline.clone();
         let stats = self.stats.clone();
         let entry = pipeline.find(request.envelope.procedure.as_deref());
-        let trace = RequestTrace::start(
-            entry.name,
-            &self.config.queue,
-            || self.transport.messaging_system(),
-            &request.envelope,
-        );
+        let trace = match self.config.trace {
+            true => RequestTrace::start(
+                entry.name,
+                &self.config.queue,
+                || self.transport.messaging_system(),
+                &request.envelope,
+            ),
+            false => RequestTrace::off(),
+        };
         let span = trace.span.clone();
         let answering = async move {
             let metrics = entry.metrics.as_deref();
             let started = metrics.map(|_| Instant::now());
             let _in_flight = metrics.and_then(ServerProcedureMetrics::enter);
-            let outcome = trace.context.scope(pipeline.answer(&entry, request)).await;
+            let answer = pipeline.answer(&entry, request);
+            let outcome = match trace.context {
+                Some(context) => context.scope(answer).await,
+                None => answer.await,
+            };
             stats.record(outcome);
             trace.finish(outcome);
             if let (Some(metrics), Some(started)) = (metrics, started) {
