@@ -100,7 +100,12 @@ pub(crate) async fn run(args: &BenchArgs) -> Result<(), String> {
     close_all(sides).await?;
     let measured = measured?;
     print_table(&settings.levels, &names, &measured);
-    let failed: u64 = measured.iter().flatten().flatten().map(|run| run.errors).sum();
+    let failed: u64 = measured
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|run| run.errors)
+        .sum();
     if failed > 0 {
         return Err(format!("{failed} calls were not answered right"));
     }

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
 use fibrpc_amqp::{
-    AmqpConfig, AmqpTransport, QueueSpecError, ReplyQueueMode, RequestGuarantees,
-    RequestQueueSpec,
+    AmqpConfig, AmqpTransport, QueueSpecError, ReplyQueueMode, RequestGuarantees, RequestQueueSpec,
 };
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::{NatsConfig, NatsTransport};

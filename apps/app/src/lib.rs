@@ -21,8 +21,8 @@ pub use fibrpc_amqp::{QueueKind, RequestGuarantees, RequestQueueSpec};
 pub use fibrpc_otel::Exporting;
 pub use fibrpc_ports::{Connection, QueueAdmin};
 pub use flags::{
-    check_queue_flags, parse_duration, retry_policy, BrokerArgs, BrokerUrls, GuaranteeArgs, QueueType,
-    ReplyToMode, RequestQueueArgs, TransportChoice,
+    check_queue_flags, parse_duration, retry_policy, BrokerArgs, BrokerUrls, GuaranteeArgs,
+    QueueType, ReplyToMode, RequestQueueArgs, TransportChoice,
 };
 pub use logging::{init_logging, OtlpArgs};
 pub use serve::{serve, serve_with, ServeArgs};
