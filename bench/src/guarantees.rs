@@ -194,3 +194,57 @@ fn print_table(levels: &[usize], names: &[&str], runs: &Runs) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::tests::bench_args;
+
+    #[test]
+    fn each_variant_turns_off_one_guarantee_of_all_on_whatever_the_flags() {
+        let args = bench_args(&["--transport", "amqp", "--no-confirm", "--no-trace"]);
+        assert!(!args.urls.guarantees.guarantees().confirm);
+        let all = variants(&args);
+        let labels: Vec<_> = all.iter().map(|variant| variant.label).collect();
+        assert_eq!(
+            labels,
+            [
+                "all on",
+                "no confirm",
+                "no mandatory",
+                "no expiration",
+                "no trace",
+                "no metrics",
+                "all off"
+            ]
+        );
+        let on = &all[0].args;
+        assert_eq!(on.urls.guarantees, GuaranteeArgs::default());
+        assert!(on.metrics && !on.no_trace);
+        assert!(all[2].args.urls.guarantees.no_mandatory);
+        assert!(!all[2].args.urls.guarantees.no_confirm);
+        assert!(!all[5].args.metrics && !all[5].args.no_trace);
+        let off = &all[6].args;
+        assert!(off.no_trace && !off.metrics && off.urls.guarantees.no_expiration);
+        // Elsewhere only what the transport reads.
+        let memory = variants(&bench_args(&[]));
+        assert_eq!(memory.len(), 4);
+        assert_eq!(memory[3].args.urls.guarantees, GuaranteeArgs::default());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_comparison_over_memory_answers_every_call() {
+        let args = bench_args(&[
+            "--guarantee-costs",
+            "--calls",
+            "200",
+            "--warmup",
+            "10",
+            "--concurrency",
+            "1,8",
+            "--rounds",
+            "2",
+        ]);
+        assert_eq!(run(&args).await, Ok(()));
+    }
+}

@@ -66,18 +66,6 @@ impl GuaranteeArgs {
             expiration: !self.no_expiration,
         }
     }
-
-    /// The flags again, for a process started with the same.
-    pub fn to_args(&self) -> Vec<String> {
-        [
-            (self.no_confirm, "--no-confirm"),
-            (self.no_mandatory, "--no-mandatory"),
-            (self.no_expiration, "--no-expiration"),
-        ]
-        .into_iter()
-        .filter_map(|(given, flag)| given.then(|| flag.to_owned()))
-        .collect()
-    }
 }
 
 impl BrokerUrls {
