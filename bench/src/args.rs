@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use fibrpc_app::{parse_duration, BrokerUrls, ReplyToMode, RequestQueueArgs, TransportChoice};
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct BenchArgs {
     /// The broker's adapter.
     #[arg(long, default_value = "memory", value_parser = TransportChoice::parser(true))]
@@ -83,6 +83,15 @@ pub struct BenchArgs {
     /// to measure what that costs.
     #[arg(long)]
     pub metrics: bool,
+    /// No trace context: no span per call or request, no `traceparent` (ClientConfig::trace
+    /// and ServerConfig::trace), to measure what tracing costs.
+    #[arg(long)]
+    pub no_trace: bool,
+    /// Measure what each guarantee costs: the baseline and fibrpc with all guarantees on
+    /// (metrics included), each one off (confirm, mandatory, expiration, trace, metrics) and
+    /// all off, in interleaved rounds; prints a markdown table (scripts/guarantee-costs.sh).
+    #[arg(long)]
+    pub guarantee_costs: bool,
     /// The codec of fibrpc's calls: bincode (the default) or JSON, to compare what each costs.
     #[arg(long, value_enum, default_value = "bincode")]
     pub codec: BenchCodec,

@@ -97,6 +97,7 @@ fn serve_args(settings: &Settings<'_>, queue: &str) -> Vec<String> {
     .map(str::to_owned)
     .into_iter()
     .chain(settings.args.request_queue.to_args())
+    .chain(settings.args.no_trace.then(|| "--no-trace".to_owned()))
     // Any free port: the bench measures the counting, nobody scrapes.
     .chain(
         settings
@@ -136,6 +137,7 @@ fn serve_in_process(
         prefetch: settings.prefetch,
         concurrency: settings.server_concurrency,
         metrics: metrics(settings),
+        trace: !settings.args.no_trace,
         ..ServerConfig::default()
     };
     let server = RpcServer::new(transport, config, Fib::service(Default::default())).spawn();
@@ -159,6 +161,7 @@ async fn add_client(
         metrics: metrics(settings),
         codec: args.codec.codec(),
         batch,
+        trace: !args.no_trace,
         ..ClientConfig::default()
     };
     let client = RpcClient::connect(transport, config)

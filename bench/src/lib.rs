@@ -22,6 +22,7 @@ mod cpu;
 mod discover;
 mod domain;
 mod fibrpc;
+mod guarantees;
 mod latency;
 mod load;
 mod plot;
@@ -46,6 +47,9 @@ use crate::side::Side;
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     if args.domain {
         return domain::run(&args);
+    }
+    if args.guarantee_costs {
+        return guarantees::run(&args).await;
     }
     let settings = Settings::new(&args)?;
     let brokers = match baseline::broker_process(&args.transport, &args.urls) {

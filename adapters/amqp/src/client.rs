@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::errors::translate;
 use crate::properties::{to_envelope, to_properties};
 use crate::reply_queue;
-use crate::{AmqpTransport, ReplyQueueMode};
+use crate::{AmqpTransport, ReplyQueueMode, RequestGuarantees};
 
 /// RabbitMQ's pseudo-queue for direct reply-to.
 const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
@@ -42,7 +42,10 @@ impl RequestTransport for AmqpTransport {
                 return reply_queue::open(&live, reply_queue::fresh_name(), expires).await;
             }
             ReplyQueueMode::Exclusive => live.publisher.clone(),
-            ReplyQueueMode::Direct => Arc::new(live.open_confirmed_channel().await?),
+            ReplyQueueMode::Direct => {
+                let confirm = self.config().requests.confirm;
+                Arc::new(live.open_publishing_channel(confirm).await?)
+            }
         };
         let address = match mode {
             ReplyQueueMode::Exclusive | ReplyQueueMode::Resumable => {
@@ -110,7 +113,9 @@ impl RequestTransport for AmqpTransport {
         } else {
             live.publisher.clone()
         };
-        publish(self.link.unconfirmed_publishes(), &channel, queue, request).await
+        let guarantees = self.config().requests;
+        let unconfirmed = self.link.unconfirmed_publishes();
+        publish(unconfirmed, &channel, queue, request, guarantees).await
     }
 
     /// A blocked connection, else a request queue without consumers (a passive declare:
@@ -136,7 +141,8 @@ impl RequestTransport for AmqpTransport {
 }
 
 /// Publishes to the default exchange, `mandatory`, and waits for the broker's confirm: an
-/// unroutable message comes back inside the confirm, which makes it `NoSuchQueue`.
+/// unroutable message comes back inside the confirm, which makes it `NoSuchQueue`. What
+/// `guarantees` turns off is skipped: without confirms it returns once the message is written.
 ///
 /// A caller may stop waiting half-way (its reply came first, or its deadline passed). lapin
 /// keeps state for every publish whose confirm future is dropped unresolved, so abandoned
@@ -147,8 +153,12 @@ pub(crate) async fn publish(
     unconfirmed: &Arc<Semaphore>,
     channel: &Arc<Channel>,
     queue: &str,
-    envelope: Envelope,
+    mut envelope: Envelope,
+    guarantees: RequestGuarantees,
 ) -> Result<(), TransportError> {
+    if !guarantees.expiration {
+        envelope.deadline = None;
+    }
     let properties = to_properties(&envelope)?;
     // Waiting here is safe to abandon: nothing is published yet.
     let slot = unconfirmed
@@ -159,10 +169,12 @@ pub(crate) async fn publish(
     let options = BasicPublishOptions {
         // RabbitMQ returns replies to direct reply-to addresses as unroutable even when it
         // delivers them, so `mandatory` says nothing there.
-        mandatory: !queue.starts_with(DIRECT_REPLY_TO),
+        mandatory: guarantees.mandatory && !queue.starts_with(DIRECT_REPLY_TO),
         ..Default::default()
     };
+    let unconfirmed_returns = options.mandatory && !guarantees.confirm;
     let channel = channel.clone();
+    let publisher = unconfirmed_returns.then(|| channel.clone());
     let routing_key: ShortString = queue.into();
     let publishing = async move {
         channel
@@ -173,6 +185,9 @@ pub(crate) async fn publish(
     let confirmation = ConfirmedPublish::new(publishing, slot)
         .await
         .map_err(|error| translate(&error, queue))?;
+    if let Some(channel) = publisher {
+        drain_returns(&channel).await;
+    }
     match confirmation {
         Confirmation::Ack(None) | Confirmation::NotRequested => Ok(()),
         Confirmation::Ack(Some(_returned)) => Err(TransportError::NoSuchQueue {
@@ -181,6 +196,22 @@ pub(crate) async fn publish(
         Confirmation::Nack(_) => Err(TransportError::Refused {
             reason: format!("the broker did not accept the message for {queue:?}"),
         }),
+    }
+}
+
+/// Without confirms, lapin keeps each returned message until `wait_for_confirms` takes it
+/// (it tells nobody of its arrival: lapin issue 254), so each publish takes those that came
+/// so far: memory stays bounded, and each is said once. Their calls end at their deadline.
+async fn drain_returns(channel: &Channel) {
+    let Ok(returned) = channel.wait_for_confirms().await else {
+        return;
+    };
+    for message in returned {
+        tracing::warn!(
+            queue = %message.delivery.routing_key,
+            correlation_id = ?message.delivery.properties.correlation_id(),
+            "a request no queue took came back (no publisher confirms: its call will time out)"
+        );
     }
 }
 

@@ -89,6 +89,34 @@ impl RequestQueueSpec {
     }
 }
 
+/// What the broker is asked to do for each request the client publishes: each is on by
+/// default, and each costs something (docs/performance.md, "What each guarantee costs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestGuarantees {
+    /// Publisher confirms: a request counts as sent once the broker confirmed it, and a
+    /// negative confirm fails its call. Off, a request the broker loses (a crash, a full
+    /// queue's overflow) shows only as the call's timeout; and a request to a missing queue
+    /// too, since lapin hands a `basic.return` to user code only with its confirm.
+    pub confirm: bool,
+    /// `mandatory`: a request no queue takes comes back, and its call fails at once with
+    /// `NoSuchQueue` (with `confirm`). Off, the broker drops it and the call times out.
+    pub mandatory: bool,
+    /// The call's deadline as the request's `expiration`: the broker drops a request nobody
+    /// waits for any more, and the server skips one taken late. Off, the request carries no
+    /// deadline: a late one is still handled, its reply dropped by the caller.
+    pub expiration: bool,
+}
+
+impl Default for RequestGuarantees {
+    fn default() -> Self {
+        Self {
+            confirm: true,
+            mandatory: true,
+            expiration: true,
+        }
+    }
+}
+
 /// How to reach RabbitMQ and how to use it. `Debug` shows the URL with its password hidden.
 #[derive(Clone)]
 pub struct AmqpConfig {
@@ -116,6 +144,8 @@ pub struct AmqpConfig {
     pub tls_ca_pem: Option<String>,
     /// Shown in the broker's connection list; lets operators (and tests) find this client.
     pub connection_name: Option<String>,
+    /// What the broker does for each request; see [`RequestGuarantees`].
+    pub requests: RequestGuarantees,
 }
 
 impl Default for AmqpConfig {
@@ -129,6 +159,7 @@ impl Default for AmqpConfig {
             connect_timeout: Duration::from_secs(5),
             tls_ca_pem: None,
             connection_name: None,
+            requests: RequestGuarantees::default(),
         }
     }
 }
@@ -144,6 +175,7 @@ impl std::fmt::Debug for AmqpConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("tls_ca_pem", &self.tls_ca_pem.as_ref().map(|_| "<pem>"))
             .field("connection_name", &self.connection_name)
+            .field("requests", &self.requests)
             .finish()
     }
 }

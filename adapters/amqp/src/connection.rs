@@ -16,7 +16,8 @@ use crate::errors::{is_login_refused, translate};
 use crate::redact::scrub;
 use crate::{redact_url, AmqpConfig};
 
-/// A live connection and its publishing channel (publisher confirms on). Cheap to clone:
+/// A live connection and its publishing channel (publisher confirms on unless the
+/// configuration turns them off). Cheap to clone:
 /// every request and reply takes one, and a lapin `Channel` is a dozen reference counts.
 #[derive(Clone)]
 pub(crate) struct Live {
@@ -38,9 +39,12 @@ impl Live {
             .map_err(|error| translate(&error, ""))
     }
 
-    /// A new channel with publisher confirms on.
-    pub(crate) async fn open_confirmed_channel(&self) -> Result<Channel, TransportError> {
-        confirmed_channel(&self.connection).await
+    /// A new channel to publish requests on: with publisher confirms, if `confirm`.
+    pub(crate) async fn open_publishing_channel(
+        &self,
+        confirm: bool,
+    ) -> Result<Channel, TransportError> {
+        publishing_channel(&self.connection, confirm).await
     }
 }
 
@@ -168,7 +172,9 @@ impl Link {
             .clone();
         let live = match current.filter(|live| live.connection.status().connected()) {
             Some(live) => {
-                let publisher = Arc::new(self.within_timeout(live.open_confirmed_channel()).await?);
+                let confirm = self.config.requests.confirm;
+                let opening = live.open_publishing_channel(confirm);
+                let publisher = Arc::new(self.within_timeout(opening).await?);
                 tracing::debug!("publishing channel reopened");
                 Live { publisher, ..live }
             }
@@ -238,7 +244,7 @@ impl Link {
                     Failure::Other(scrubbed(error.to_string()))
                 }
             })?;
-            let publisher = confirmed_channel(&connection)
+            let publisher = publishing_channel(&connection, self.config.requests.confirm)
                 .await
                 .map_err(|error| Failure::Other(scrubbed(error.to_string())))?;
             Ok((connection, publisher))
@@ -316,12 +322,18 @@ fn describe(failures: &[(String, String)]) -> String {
         .join("; ")
 }
 
-/// A new channel with publisher confirms on.
-async fn confirmed_channel(connection: &Connection) -> Result<Channel, TransportError> {
+/// A new channel with publisher confirms on, if `confirm`.
+async fn publishing_channel(
+    connection: &Connection,
+    confirm: bool,
+) -> Result<Channel, TransportError> {
     let channel = connection
         .create_channel()
         .await
         .map_err(|error| translate(&error, ""))?;
+    if !confirm {
+        return Ok(channel);
+    }
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await

@@ -40,7 +40,9 @@ use async_trait::async_trait;
 use fibrpc_ports::{QueueAdmin, TransportError};
 
 pub use addresses::{parse_addresses, AddressError};
-pub use config::{AmqpConfig, QueueKind, QueueSpecError, ReplyQueueMode, RequestQueueSpec};
+pub use config::{
+    AmqpConfig, QueueKind, QueueSpecError, ReplyQueueMode, RequestGuarantees, RequestQueueSpec,
+};
 pub use redact::redact_url;
 
 use connection::Link;

@@ -84,6 +84,7 @@ impl AmqpTransport {
             &live.publisher,
             reply_to,
             reply,
+            self.config().requests,
         )
         .await
     }

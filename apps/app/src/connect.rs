@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 
-use fibrpc_amqp::{AmqpConfig, AmqpTransport, QueueSpecError, ReplyQueueMode, RequestQueueSpec};
+use fibrpc_amqp::{
+    AmqpConfig, AmqpTransport, QueueSpecError, ReplyQueueMode, RequestGuarantees, RequestQueueSpec,
+};
 use fibrpc_in_memory::InMemoryBroker;
 use fibrpc_nats::{NatsConfig, NatsTransport};
 use fibrpc_ports::{Connection, TransportError};
@@ -27,6 +29,9 @@ pub struct ConnectOptions {
     pub shuffle_addresses: bool,
     /// The name the broker shows for the connection (AMQP).
     pub connection_name: Option<String>,
+    /// What the broker does for each request, all on by default (AMQP; the other transports
+    /// refuse anything but the default).
+    pub guarantees: RequestGuarantees,
 }
 
 /// Why [`connect`] gave no connection.
@@ -43,6 +48,11 @@ pub enum ConnectError {
          to AMQP, not to {transport}"
     )]
     QueueSpecUnsupported { transport: &'static str },
+    /// Request guarantees turned off on a transport that does not read them.
+    #[error(
+        "turning off confirms, mandatory or expiration applies only to AMQP, not to {transport}"
+    )]
+    GuaranteesUnsupported { transport: &'static str },
     /// Request queue settings that contradict each other.
     #[error(transparent)]
     QueueSpec(#[from] QueueSpecError),
@@ -76,6 +86,11 @@ pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Connect
             transport: transport.name,
         });
     }
+    if transport.name != "amqp" && options.guarantees != RequestGuarantees::default() {
+        return Err(ConnectError::GuaranteesUnsupported {
+            transport: transport.name,
+        });
+    }
     by_transport(transport, url, options).await
 }
 
@@ -99,6 +114,7 @@ async fn by_transport(
                 tls_ca_pem: options.tls_ca_pem.clone(),
                 connection_name: options.connection_name.clone(),
                 request_queue: options.request_queue.clone(),
+                requests: options.guarantees,
                 ..AmqpConfig::default()
             };
             Connection::new(AmqpTransport::connect(config).await?)
@@ -185,6 +201,27 @@ mod tests {
             "{error}"
         );
         assert!(!error.to_string().contains("secret"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn guarantees_are_refused_where_they_would_be_ignored() {
+        let options = ConnectOptions {
+            guarantees: RequestGuarantees {
+                confirm: false,
+                ..RequestGuarantees::default()
+            },
+            ..ConnectOptions::default()
+        };
+        let error = connect_with("memory://", &options).await.err().unwrap();
+        assert!(
+            matches!(
+                error,
+                ConnectError::GuaranteesUnsupported {
+                    transport: "memory"
+                }
+            ),
+            "{error}"
+        );
     }
 
     #[tokio::test]

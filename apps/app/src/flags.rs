@@ -14,7 +14,7 @@ use fibrpc_rpc::{Backoff, RetryPolicy};
 
 use crate::connect::{connect_with, ConnectOptions};
 use crate::transports::{transport_named, transport_of, Transport, UrlFlag, TRANSPORTS};
-use crate::{QueueKind, RequestQueueSpec};
+use crate::{QueueKind, RequestGuarantees, RequestQueueSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ReplyToMode {
@@ -38,6 +38,38 @@ pub struct BrokerUrls {
     /// nodes (default: the order given, nearest first).
     #[arg(long, env = "AMQP_SHUFFLE", value_parser = clap::builder::BoolishValueParser::new())]
     pub amqp_shuffle: bool,
+    #[command(flatten)]
+    pub guarantees: GuaranteeArgs,
+}
+
+/// The guarantees a client may give up for speed, each on unless turned off: what each
+/// loses is in docs/performance.md ("What each guarantee costs"). RabbitMQ only.
+#[derive(Args, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[command(next_help_heading = "Request guarantees, all on by default (RabbitMQ)")]
+pub struct GuaranteeArgs {
+    /// No publisher confirms on requests: a request the broker loses, or one to a missing
+    /// queue, shows only as its call's timeout.
+    #[arg(long)]
+    pub no_confirm: bool,
+    /// Requests not `mandatory`: one to a missing queue is dropped, and its call times out
+    /// instead of failing at once with "no such queue".
+    #[arg(long)]
+    pub no_mandatory: bool,
+    /// No deadline on requests (AMQP `expiration`): the broker keeps, and a server handles, a
+    /// request whose caller has given up.
+    #[arg(long)]
+    pub no_expiration: bool,
+}
+
+impl GuaranteeArgs {
+    /// The adapter's settings these flags give.
+    pub fn guarantees(&self) -> RequestGuarantees {
+        RequestGuarantees {
+            confirm: !self.no_confirm,
+            mandatory: !self.no_mandatory,
+            expiration: !self.no_expiration,
+        }
+    }
 }
 
 impl BrokerUrls {
@@ -81,6 +113,7 @@ impl BrokerUrls {
             },
             shuffle_addresses: self.amqp_shuffle,
             connection_name: Some(format!("fibrpc {}", std::process::id())),
+            guarantees: self.guarantees.guarantees(),
         };
         connect_with(url, &options)
             .await

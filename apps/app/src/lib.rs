@@ -17,12 +17,12 @@ pub mod shutdown;
 mod transports;
 
 pub use connect::{connect, connect_with, memory_broker, ConnectError, ConnectOptions};
-pub use fibrpc_amqp::{QueueKind, RequestQueueSpec};
+pub use fibrpc_amqp::{QueueKind, RequestGuarantees, RequestQueueSpec};
 pub use fibrpc_otel::Exporting;
 pub use fibrpc_ports::{Connection, QueueAdmin};
 pub use flags::{
-    check_queue_flags, parse_duration, retry_policy, BrokerArgs, BrokerUrls, QueueType,
-    ReplyToMode, RequestQueueArgs, TransportChoice,
+    check_queue_flags, parse_duration, retry_policy, BrokerArgs, BrokerUrls, GuaranteeArgs,
+    QueueType, ReplyToMode, RequestQueueArgs, TransportChoice,
 };
 pub use logging::{init_logging, OtlpArgs};
 pub use serve::{serve, serve_with, ServeArgs};

@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// HTTP on this address, e.g. 127.0.0.1:9464 (port 0: any free port, printed).
     #[arg(long, value_name = "ADDRESS")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// No span per request: log lines about a request carry no `trace_id`, and the callers'
+    /// traces stop here (ServerConfig::trace).
+    #[arg(long)]
+    pub no_trace: bool,
     #[command(flatten)]
     pub request_queue: RequestQueueArgs,
     #[command(flatten)]
@@ -115,6 +119,7 @@ pub async fn serve_with<S: Send + Sync + 'static>(
         concurrency: args.concurrency,
         max_body_bytes: args.max_body,
         metrics,
+        trace: !args.no_trace,
         ..ServerConfig::default()
     };
     let server = RpcServer::new(connection.replies, config, service);

@@ -368,3 +368,27 @@ async fn a_named_procedure_is_named_and_not_retried_unless_idempotent() {
     assert_eq!(client.stats().retries, 0);
     drop(replies);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_tracing_off_a_request_carries_no_traceparent() {
+    let (inbox, replies) = inbox("reply-here");
+    let (sent, requests) = std_mpsc::channel();
+    let config = ClientConfig {
+        trace: false,
+        ..config()
+    };
+    let client = RpcClient::connect(Arc::new(transport(vec![inbox], sent)), config)
+        .await
+        .unwrap();
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move { client.call::<Fib>(20).await }
+    });
+    let request = tokio::task::spawn_blocking(move || requests.recv().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(request.traceparent, None);
+    replies.send(reply_to(&request, 20)).unwrap();
+    assert_eq!(call.await.unwrap().unwrap(), fib(20));
+    drop(replies);
+}

@@ -540,3 +540,21 @@ async fn a_server_lists_what_it_serves() {
     }
     server.stop().await.unwrap();
 }
+
+/// With tracing off the request is answered all the same, its handler outside any trace
+/// (whatever `traceparent` came with it).
+#[tokio::test]
+async fn with_tracing_off_a_handler_runs_outside_any_trace() {
+    let traced = Service::default().register(Echo, |_, _: String| async move {
+        Ok(format!("{:?}", fibrpc_rpc::TraceContext::current()))
+    });
+    let request = Envelope {
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
+        ..named_request(Some("test.echo"), encoded("which trace?"))
+    };
+    let config = ServerConfig {
+        trace: false,
+        ..ServerConfig::default()
+    };
+    assert_eq!(echo_reply(request, traced, config).await.unwrap(), "None");
+}

@@ -73,6 +73,10 @@ pub struct ClientConfig {
     /// Says in every request that this client reads coalesced replies, so that a server may
     /// answer several calls in one message. On by default.
     pub coalesced_replies: bool,
+    /// Each call made in a span, its trace context sent as the request's `traceparent` (on by
+    /// default). Off, neither: the server starts a trace of its own for each request, and an
+    /// exporter sees nothing of the call.
+    pub trace: bool,
 }
 
 impl Default for ClientConfig {
@@ -87,6 +91,7 @@ impl Default for ClientConfig {
             metrics: None,
             batch: None,
             coalesced_replies: true,
+            trace: true,
         }
     }
 }
@@ -205,9 +210,7 @@ impl RpcClient {
         timeout: Duration,
     ) -> Result<P::Response, CallError<P::Error>> {
         let inner = &*self.inner;
-        let trace = CallTrace::start(P::NAME, &inner.config.queue, || {
-            inner.transport.messaging_system()
-        });
+        let trace = self.trace(P::NAME);
         let metrics = inner.config.metrics.as_ref();
         let started = metrics.map(|_| std::time::Instant::now());
         let outcome = self
@@ -359,7 +362,7 @@ impl RpcClient {
             procedure: Some(procedure.to_owned()),
             deadline: Some(deadline.into_std()),
             body,
-            traceparent: Some(trace.context.to_traceparent()),
+            traceparent: trace.traceparent(),
             error: None,
             reads_batches: inner.config.coalesced_replies,
         };
@@ -455,9 +458,7 @@ impl RpcClient {
         let inner = &*self.inner;
         let timeout = inner.config.timeout;
         let deadline = Instant::now() + timeout;
-        let trace = CallTrace::start(procedure, &inner.config.queue, || {
-            inner.transport.messaging_system()
-        });
+        let trace = self.trace(procedure);
         let call = self.round_trip(procedure, content_type, body, deadline, &trace);
         let outcome = self
             .by_deadline(deadline, timeout, call)
@@ -466,6 +467,17 @@ impl RpcClient {
         // An error reply is an answer here: the caller reads its mark.
         trace.finish(CallOutcome::of(&outcome));
         outcome
+    }
+
+    /// The span and context of a call of `procedure`, unless tracing is off.
+    fn trace(&self, procedure: &str) -> CallTrace {
+        let inner = &*self.inner;
+        if !inner.config.trace {
+            return CallTrace::off();
+        }
+        CallTrace::start(procedure, &inner.config.queue, || {
+            inner.transport.messaging_system()
+        })
     }
 
     pub fn stats(&self) -> ClientStats {

@@ -2,6 +2,7 @@
 //! from when it is taken until it ends. A request is one call; a batch is as many calls as
 //! it carries, each counted here as a request of its own.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,21 +22,35 @@ pub(crate) struct Counted {
 }
 
 impl Counted {
-    /// Starts counting the call `envelope` carries for `entry`'s procedure, taken from `queue`.
+    /// Starts counting the call `envelope` carries for `entry`'s procedure, taken from `queue`;
+    /// in a span and trace of its own when `traced` ([`ServerConfig::trace`](super::ServerConfig)).
     pub(crate) fn start(
         entry: &Entry,
         queue: &str,
         messaging_system: impl FnOnce() -> &'static str,
         envelope: &Envelope,
         stats: Arc<ServerStats>,
+        traced: bool,
     ) -> Self {
         let metrics = entry.metrics.clone();
+        let trace = match traced {
+            true => RequestTrace::start(entry.name, queue, messaging_system, envelope),
+            false => RequestTrace::off(),
+        };
         Self {
-            trace: RequestTrace::start(entry.name, queue, messaging_system, envelope),
+            trace,
             started: metrics.as_ref().map(|_| Instant::now()),
             _in_flight: metrics.as_deref().and_then(ServerProcedureMetrics::enter),
             metrics,
             stats,
+        }
+    }
+
+    /// Runs `future` in the call's trace context, if it is traced.
+    pub(crate) async fn scope<T>(&self, future: impl Future<Output = T>) -> T {
+        match self.trace.context {
+            Some(context) => context.scope(future).await,
+            None => future.await,
         }
     }
 

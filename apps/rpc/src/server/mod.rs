@@ -52,6 +52,10 @@ pub struct ServerConfig {
     pub reconnect: Backoff,
     /// Where the server counts its requests, if anywhere ([`crate::metrics`]).
     pub metrics: Option<Metrics>,
+    /// Each request answered in a span that continues its caller's trace (on by default).
+    /// Off, there is no span (log lines about a request carry no `trace_id`, an exporter sees
+    /// nothing of it) and a handler's own calls start traces of their own.
+    pub trace: bool,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +68,7 @@ impl Default for ServerConfig {
             expired: Expired::Skip,
             reconnect: Backoff::default(),
             metrics: None,
+            trace: true,
         }
     }
 }
@@ -247,6 +252,7 @@ impl RpcServer {
                 queue: self.config.queue.clone(),
                 messaging_system: self.transport.messaging_system(),
                 stream,
+                traced: self.config.trace,
             };
             return Box::pin(batch.answer(request));
         }
@@ -258,11 +264,12 @@ impl RpcServer {
             || self.transport.messaging_system(),
             &request.envelope,
             self.stats.clone(),
+            self.config.trace,
         );
         let span = counted.trace.span.clone();
         let answering = async move {
             let answering = pipeline.answer(&entry, stream, request);
-            let outcome = counted.trace.context.scope(answering).await;
+            let outcome = counted.scope(answering).await;
             counted.finish(outcome);
         };
         Box::pin(answering.instrument(span))

@@ -27,6 +27,8 @@ pub(super) struct Batch {
     pub queue: String,
     pub messaging_system: &'static str,
     pub stream: u64,
+    /// Each call in a span and trace of its own ([`ServerConfig::trace`](super::ServerConfig)).
+    pub traced: bool,
 }
 
 /// A call of the batch, computed: its reply (None when it ends unanswered), how it ends if
@@ -138,12 +140,11 @@ impl Batch {
             || self.messaging_system,
             &envelope,
             self.stats.clone(),
+            self.traced,
         );
         let span = counted.trace.span.clone();
         async move {
             let computed = counted
-                .trace
-                .context
                 .scope(self.pipeline.compute(&entry, &mut envelope))
                 .await;
             match computed {

@@ -59,10 +59,11 @@ macro_rules! rpc_span {
 /// `rpc.system`: what OpenTelemetry's RPC conventions call the protocol.
 const RPC_SYSTEM: &str = "fibrpc";
 
-/// The span a call runs in and the context it sends to the server.
+/// The span a call runs in and the context it sends to the server: none at all when the
+/// client's tracing is off ([`CallTrace::off`]).
 pub(crate) struct CallTrace {
     pub span: Span,
-    pub context: TraceContext,
+    pub context: Option<TraceContext>,
     exported: bool,
 }
 
@@ -94,13 +95,27 @@ impl CallTrace {
         }
     }
 
+    /// No span and no context sent: what a client with tracing off does for each call.
+    pub fn off() -> Self {
+        Self {
+            span: Span::none(),
+            context: None,
+            exported: false,
+        }
+    }
+
     fn new(span: Span, context: TraceContext, exported: bool) -> Self {
         span.record("trace_id", display(context.trace_id()));
         Self {
             span,
-            context,
+            context: Some(context),
             exported,
         }
+    }
+
+    /// The `traceparent` the request carries, if any.
+    pub fn traceparent(&self) -> Option<String> {
+        self.context.as_ref().map(TraceContext::to_traceparent)
     }
 
     /// The correlation id of the attempt being sent (the last one's, after retries).
@@ -117,10 +132,11 @@ impl CallTrace {
     }
 }
 
-/// The span a request is answered in and the context its handler runs in.
+/// The span a request is answered in and the context its handler runs in: none at all when
+/// the server's tracing is off ([`RequestTrace::off`]).
 pub(crate) struct RequestTrace {
     pub span: Span,
-    pub context: TraceContext,
+    pub context: Option<TraceContext>,
     exported: bool,
 }
 
@@ -153,8 +169,17 @@ impl RequestTrace {
         span.record("trace_id", display(context.trace_id()));
         Self {
             span,
-            context,
+            context: Some(context),
             exported: exported.is_some(),
+        }
+    }
+
+    /// No span, and the handler runs outside any trace (its own calls start new ones).
+    pub fn off() -> Self {
+        Self {
+            span: Span::none(),
+            context: None,
+            exported: false,
         }
     }
 
