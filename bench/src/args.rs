@@ -42,7 +42,7 @@ pub struct BenchArgs {
     /// The n of every call.
     #[arg(long, default_value_t = 30)]
     pub n: u64,
-    #[arg(long, value_enum, default_value = "exclusive")]
+    #[arg(long, value_enum, default_value = "queue")]
     pub reply_to: ReplyToMode,
     /// Each server's prefetch, fibrpc's and the bare echo's (default: the largest
     /// `--concurrency`, at least 64).

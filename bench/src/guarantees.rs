@@ -81,7 +81,7 @@ pub(crate) async fn run(args: &BenchArgs) -> Result<(), String> {
     let mut sides = vec![bare::open(&settings, brokers.clone()).await?];
     for variant in &variants {
         let opened = match Settings::new(&variant.args) {
-            Ok(settings) => fibrpc::open(&settings, brokers.clone()).await,
+            Ok(settings) => fibrpc::open(&settings, brokers.clone(), None).await,
             Err(error) => Err(error),
         };
         match opened {

@@ -5,24 +5,30 @@
 //! Not exclusive (an exclusive queue dies with its connection), not auto-deleted (that too
 //! would delete it when its consumer's connection goes); `x-expires` has the broker delete it
 //! once unused that long, so a client that dies leaves nothing behind, and a client that
-//! closes deletes it at once. Replies are acknowledged one by one: a reply delivered to a
-//! connection that died before reading it goes back to the queue.
+//! closes deletes it at once. Replies are acknowledged: a reply delivered to a connection
+//! that died before reading it goes back to the queue. One acknowledgement (`multiple`) covers
+//! every reply read while more were ready, up to [`ACK_EVERY`]: an ack per reply cost a
+//! fifth of the throughput at 64 calls in flight.
 //!
 //! [`ReplyQueueMode::Resumable`]: crate::ReplyQueueMode::Resumable
 
 use async_trait::async_trait;
 use fibrpc_ports::{Envelope, ReplyInbox, TransportError};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
+use lapin::Acker;
 use lapin::{Channel, Consumer};
 
 use crate::connection::Live;
 use crate::errors::translate;
 use crate::properties::to_envelope;
+
+/// Replies read at most before they are acknowledged, when more keep coming.
+const ACK_EVERY: usize = 64;
 
 /// How the names of resumable reply queues begin; a uuid follows.
 pub(crate) const PREFIX: &str = "fibrpc.reply.";
@@ -70,6 +76,8 @@ pub(crate) async fn open(
         name,
         channel,
         consumer: Some(consumer),
+        unacked: None,
+        unacked_count: 0,
     }))
 }
 
@@ -95,15 +103,24 @@ pub(crate) async fn resume(
 pub(crate) async fn next_delivery(
     consumer: &mut Option<Consumer>,
 ) -> Result<Delivery, TransportError> {
-    let ended = || {
-        TransportError::disconnected(
-            "the reply queue's consumer ended (connection lost or queue deleted)",
-        )
+    let next = match consumer.as_mut() {
+        Some(consumer) => consumer.next().await,
+        None => None,
     };
-    let outcome = match consumer.as_mut().ok_or_else(ended)?.next().await {
+    delivered(consumer, next)
+}
+
+/// What the consumer's stream gave: a delivery, or the end of the consumer (then dropped).
+fn delivered(
+    consumer: &mut Option<Consumer>,
+    next: Option<Result<Delivery, lapin::Error>>,
+) -> Result<Delivery, TransportError> {
+    let outcome = match next {
         Some(Ok(delivery)) => return Ok(delivery),
         Some(Err(error)) => TransportError::disconnected(error.to_string()),
-        None => ended(),
+        None => TransportError::disconnected(
+            "the reply queue's consumer ended (connection lost or queue deleted)",
+        ),
     };
     *consumer = None;
     Err(outcome)
@@ -114,6 +131,21 @@ struct ResumableInbox {
     channel: Channel,
     /// None once the consumer ended: the queue is then left for a resume (or `x-expires`).
     consumer: Option<Consumer>,
+    /// The last reply read and not yet acknowledged, and how many are.
+    unacked: Option<Acker>,
+    unacked_count: usize,
+}
+
+impl ResumableInbox {
+    /// Acknowledges every reply read so far (one `multiple` ack). A failed ack means the
+    /// connection is going: those replies come again after a resume, and their second copies
+    /// are dropped as unmatched.
+    async fn ack_read(&mut self) {
+        if let Some(acker) = self.unacked.take() {
+            let _ = acker.ack(BasicAckOptions { multiple: true }).await;
+        }
+        self.unacked_count = 0;
+    }
 }
 
 #[async_trait]
@@ -127,10 +159,23 @@ impl ReplyInbox for ResumableInbox {
     }
 
     async fn next_reply(&mut self) -> Result<Envelope, TransportError> {
-        let delivery = next_delivery(&mut self.consumer).await?;
-        // A failed ack means the connection is going: the reply comes again after a resume,
-        // and its second copy is dropped as unmatched.
-        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+        let ready = match self.consumer.as_mut() {
+            Some(consumer) => consumer.next().now_or_never(),
+            None => Some(None),
+        };
+        let delivery = match ready {
+            Some(next) => delivered(&mut self.consumer, next),
+            None => {
+                // Nothing more is ready: acknowledge what was read before waiting.
+                self.ack_read().await;
+                next_delivery(&mut self.consumer).await
+            }
+        }?;
+        self.unacked = Some(delivery.acker);
+        self.unacked_count += 1;
+        if self.unacked_count >= ACK_EVERY {
+            self.ack_read().await;
+        }
         Ok(to_envelope(&delivery.properties, delivery.data))
     }
 }

@@ -15,8 +15,8 @@ use fibrpc_ports::{Envelope, IncomingRequest, TransportError};
 use futures_util::FutureExt;
 
 use super::answer::{Answer, Failed};
-use super::recent::RecentCalls;
 use super::coalesce::Lanes;
+use super::recent::RecentCalls;
 use super::service::{Expired, Route, Routes};
 use super::ServerConfig;
 use crate::codec::{truncate_for_display, Codec, BINCODE};
@@ -148,7 +148,11 @@ impl Pipeline {
         // A repeat of a call to a procedure that must not run twice gets the first's answer.
         let first = match self
             .recent
-            .recall(entry.remembered, entry.name, envelope.correlation_id.as_deref())
+            .recall(
+                entry.remembered,
+                entry.name,
+                envelope.correlation_id.as_deref(),
+            )
             .await
         {
             Ok(first) => first,
