@@ -14,19 +14,7 @@ use fibrpc_rpc::{Backoff, RetryPolicy};
 
 use crate::connect::{connect_with, ConnectOptions};
 use crate::transports::{transport_named, transport_of, Transport, UrlFlag, TRANSPORTS};
-use crate::{QueueKind, RequestGuarantees, RequestQueueSpec};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum ReplyToMode {
-    /// A reply queue of the client's own that outlives a lost connection (AMQP): calls in
-    /// flight then go on waiting instead of failing.
-    #[default]
-    Queue,
-    /// An exclusive, auto-delete reply queue per client (the tutorial's callback queue).
-    Exclusive,
-    /// RabbitMQ's direct reply-to pseudo-queue.
-    Direct,
-}
+use crate::{QueueKind, ReplyToMode, RequestGuarantees, RequestQueueSpec};
 
 /// Where the brokers are. Their passwords are never printed, nor the environment's values.
 #[derive(Args, Clone)]

@@ -12,6 +12,7 @@ mod connect;
 mod flags;
 mod logging;
 pub mod observe;
+mod reply_to;
 mod serve;
 pub mod shutdown;
 mod transports;
@@ -22,8 +23,9 @@ pub use fibrpc_otel::Exporting;
 pub use fibrpc_ports::{Connection, QueueAdmin};
 pub use flags::{
     check_queue_flags, parse_duration, retry_policy, BrokerArgs, BrokerUrls, GuaranteeArgs,
-    QueueType, ReplyToMode, RequestQueueArgs, TransportChoice,
+    QueueType, RequestQueueArgs, TransportChoice,
 };
 pub use logging::{init_logging, OtlpArgs};
+pub use reply_to::ReplyToMode;
 pub use serve::{serve, serve_with, ServeArgs};
 pub use transports::{transport_named, transport_of, Transport, UrlFlag, TRANSPORTS};
