@@ -87,6 +87,11 @@ pub struct BenchArgs {
     /// and ServerConfig::trace), to measure what tracing costs.
     #[arg(long)]
     pub no_trace: bool,
+    /// The clients do not offer to read coalesced replies (ClientConfig::coalesced_replies),
+    /// so servers answer each call in a message of its own: to measure what reply coalescing
+    /// gives.
+    #[arg(long)]
+    pub no_coalesced_replies: bool,
     /// Measure what each guarantee costs: the baseline and fibrpc with all guarantees on
     /// (metrics included), each one off (confirm, mandatory, expiration, trace, metrics) and
     /// all off, in interleaved rounds; prints a markdown table (scripts/guarantee-costs.sh).

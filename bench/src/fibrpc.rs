@@ -162,6 +162,7 @@ async fn add_client(
         codec: args.codec.codec(),
         batch,
         trace: !args.no_trace,
+        coalesced_replies: !args.no_coalesced_replies,
         ..ClientConfig::default()
     };
     let client = RpcClient::connect(transport, config)
