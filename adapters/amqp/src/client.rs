@@ -47,21 +47,22 @@ impl RequestTransport for AmqpTransport {
                 Arc::new(live.open_publishing_channel(confirm).await?)
             }
         };
-        let address = match mode {
-            ReplyQueueMode::Exclusive | ReplyQueueMode::Resumable => {
-                let options = QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                };
-                channel
-                    .queue_declare("".into(), options, FieldTable::default())
-                    .await
-                    .map_err(|error| translate(&error, "<reply queue>"))?
-                    .name()
-                    .to_string()
-            }
-            ReplyQueueMode::Direct => DIRECT_REPLY_TO.to_owned(),
+        // The resumable queue returned above: what is left is direct reply-to or the
+        // tutorial's exclusive queue, named by the broker.
+        let address = if mode == ReplyQueueMode::Direct {
+            DIRECT_REPLY_TO.to_owned()
+        } else {
+            let options = QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare("".into(), options, FieldTable::default())
+                .await
+                .map_err(|error| translate(&error, "<reply queue>"))?
+                .name()
+                .to_string()
         };
         let options = BasicConsumeOptions {
             no_ack: true,
